@@ -1,0 +1,59 @@
+//! The library's error type and the exit status each kind maps to.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can stop a run, by the stage that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad flag value, allow entry or config line.
+    #[error("{0}")]
+    Config(String),
+    /// A config or allow file line that does not parse.
+    #[error("{}:{line}: {msg}", path.display())]
+    ConfigLine { path: PathBuf, line: usize, msg: String },
+    /// A log that cannot be opened or read.
+    #[error("{}: {source}", path.display())]
+    Input { path: PathBuf, source: io::Error },
+    /// A log path that is not a regular file.
+    #[error("{}: {what}", path.display())]
+    NotRegular { path: PathBuf, what: &'static str },
+    /// No log given and the default one is missing.
+    #[error("no log to read: {} does not exist (give one with --log PATH)", path.display())]
+    NoDefaultLog { path: PathBuf },
+    /// The blocklist or a file beside it cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Output { path: PathBuf, source: io::Error },
+    /// The firewall command failed.
+    #[error("{command}: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Firewall { command: String, status: String, stderr: String },
+    /// Another badguys holds the lock.
+    #[error("another badguys is running: {} is locked; gave up after {secs}s", lock.display())]
+    Busy { lock: PathBuf, secs: u64 },
+}
+
+/// Exit statuses, documented in the README, `--help` and badguys(8).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Anything not foreseen below.
+    pub const INTERNAL: i32 = 1;
+    /// Bad usage, flag value or configuration.
+    pub const USAGE: i32 = 2;
+    /// A log cannot be read.
+    pub const INPUT: i32 = 3;
+    /// The blocklist cannot be written or the firewall reload failed.
+    pub const OUTPUT: i32 = 4;
+    /// Another badguys holds the lock.
+    pub const BUSY: i32 = 5;
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::ConfigLine { .. } => exit::USAGE,
+            Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } => exit::INPUT,
+            Error::Output { .. } | Error::Firewall { .. } => exit::OUTPUT,
+            Error::Busy { .. } => exit::BUSY,
+        }
+    }
+}

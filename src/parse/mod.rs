@@ -1,0 +1,324 @@
+//! From bytes to events: finds candidate lines in a buffer of complete lines
+//! with one multi-literal search, splits each candidate at its header, checks
+//! the program is sshd, and classifies the message into an [`Event`].
+//!
+//! Owns the cross-line logic of the log format: pairing a kex error with the
+//! `Connection reset by` that follows it from the same process, rsyslog's
+//! `message repeated N times: [ … ]` and syslogd's `last message repeated N
+//! times`. A line that contains none of the needles is never split, never
+//! copied and never allocates.
+
+mod header;
+mod rule;
+mod sshd;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+pub use header::{split, Line, Stamp};
+pub use rule::{Rule, RuleSet, UnknownRule};
+pub use sshd::{classify, Message};
+
+/// What an event reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum What {
+    Attack(Rule),
+    /// A successful login: the address is spared, never banned.
+    Login,
+}
+
+impl What {
+    pub fn name(self) -> &'static str {
+        match self {
+            What::Attack(r) => r.name(),
+            What::Login => "accepted",
+        }
+    }
+}
+
+/// One finding, borrowed from the line it was found in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub what: What,
+    pub ip: IpAddr,
+    /// The user name as logged (attacker-controlled bytes), where the
+    /// message has one.
+    pub user: Option<&'a [u8]>,
+    /// How many times it happened (`message repeated N times`).
+    pub count: u32,
+    pub host: &'a [u8],
+    pub pid: Option<u32>,
+    pub stamp: Stamp<'a>,
+}
+
+/// Counters kept while scanning.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Lines scanned.
+    pub lines: u64,
+    /// Lines that contained a needle and were split.
+    pub candidates: u64,
+    /// Events per rule, indexed by `Rule as usize`, counting repeats.
+    pub hits: [u64; Rule::ALL.len()],
+    /// Successful logins seen.
+    pub logins: u64,
+    /// Messages of a known shape whose address did not parse.
+    pub bad_address: u64,
+    /// Lines longer than the scanner accepts (their bytes are not parsed).
+    pub overlong: u64,
+}
+
+impl ScanStats {
+    pub fn hits(&self, r: Rule) -> u64 {
+        self.hits[r as usize]
+    }
+}
+
+/// Longest line the scanner parses; sshd truncates its messages far below
+/// this, so anything longer is not sshd's.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A kex error and its reset are two consecutive log calls of one process;
+/// a pending kex error older than this many bytes of log is forgotten, so a
+/// reused pid cannot complete a stale pair.
+const KEX_WINDOW: u64 = 1 << 20;
+const KEX_PENDING_MAX: usize = 16 * 1024;
+
+/// The last event emitted, for `last message repeated N times`.
+#[derive(Debug)]
+struct Last {
+    what: What,
+    ip: IpAddr,
+    user: Option<Vec<u8>>,
+    pid: Option<u32>,
+    /// Offset of the newline that ends the line it came from.
+    end: u64,
+}
+
+/// Where a line sits: enough to pair kex lines and repeats.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    host: &'a [u8],
+    pid: Option<u32>,
+    stamp: Stamp<'a>,
+    bare: bool,
+    start: u64,
+    end: u64,
+}
+
+/// Scans buffers of complete lines in file order. One scanner should see all
+/// files of one log in order (oldest rotated file first) so that pairs that
+/// straddle a rotation are kept.
+pub struct Scanner {
+    rules: RuleSet,
+    finder: AhoCorasick,
+    kex: HashMap<(u64, u32), u64>,
+    kex_bare: Option<u64>,
+    last: Option<Last>,
+    offset: u64,
+    stats: ScanStats,
+}
+
+impl Scanner {
+    /// A scanner that reports attacks of `rules` and every successful login.
+    pub fn new(rules: RuleSet) -> Scanner {
+        let mut needles: Vec<&[u8]> = vec![sshd::ACCEPTED_NEEDLE, sshd::REPEAT_NEEDLE];
+        for r in rules.iter() {
+            needles.extend_from_slice(sshd::needles(r));
+        }
+        let finder = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&needles)
+            .expect("a handful of literals always builds");
+        Scanner { rules, finder, kex: HashMap::new(), kex_bare: None, last: None, offset: 0, stats: ScanStats::default() }
+    }
+
+    pub fn stats(&self) -> &ScanStats {
+        &self.stats
+    }
+
+    /// Counts a line that the reader dropped for its length.
+    pub fn note_overlong(&mut self) {
+        self.stats.overlong += 1;
+        self.stats.lines += 1;
+        self.last = None;
+    }
+
+    /// Scans `buf`, which holds complete lines (the last may lack its
+    /// newline at the end of a file), calling `emit` for every event.
+    pub fn scan(&mut self, buf: &[u8], emit: &mut dyn FnMut(&Event<'_>)) {
+        self.stats.bytes += buf.len() as u64;
+        self.stats.lines += memchr::memchr_iter(b'\n', buf).count() as u64;
+        if buf.last().is_some_and(|&b| b != b'\n') {
+            self.stats.lines += 1;
+        }
+        let mut pos = 0;
+        while pos < buf.len() {
+            let Some(m) = self.finder.find(Input::new(buf).span(pos..buf.len())) else { break };
+            let start = memchr::memrchr(b'\n', &buf[pos..m.start()]).map_or(pos, |i| pos + i + 1);
+            let end = memchr::memchr(b'\n', &buf[m.end()..]).map_or(buf.len(), |i| m.end() + i);
+            self.line(&buf[start..end], self.offset + start as u64, self.offset + end as u64, emit);
+            pos = end + 1;
+        }
+        self.offset += buf.len() as u64;
+    }
+
+    fn line(&mut self, line: &[u8], start: u64, end: u64, emit: &mut dyn FnMut(&Event<'_>)) {
+        self.stats.candidates += 1;
+        if line.len() > MAX_LINE {
+            self.stats.overlong += 1;
+            return;
+        }
+        let line = trim_line(line);
+        match split(line) {
+            Line::Tagged { stamp, host, program, pid, message } => {
+                if matches!(program, b"sshd" | b"sshd-session" | b"sshd-auth") {
+                    let ctx = Ctx { host, pid, stamp, bare: false, start, end };
+                    self.message(ctx, message, 1, emit);
+                }
+            }
+            Line::Untagged { stamp, host, text } => self.syslogd_repeat(text, stamp, host, start, end, emit),
+            Line::Bare(message) => {
+                let ctx = Ctx { host: b"", pid: None, stamp: Stamp::None, bare: true, start, end };
+                self.message(ctx, message, 1, emit);
+            }
+        }
+    }
+
+    fn message(&mut self, ctx: Ctx<'_>, msg: &[u8], count: u32, emit: &mut dyn FnMut(&Event<'_>)) {
+        let msg = msg.strip_suffix(b" [preauth]").unwrap_or(msg);
+        if count == 1 {
+            if let Some((n, inner)) = rsyslog_repeat(msg) {
+                return self.message(ctx, inner, n, emit);
+            }
+        }
+        let pending = self.take_kex(&ctx);
+        let (what, ip, user) = match classify(msg) {
+            Message::Attack { rule, ip, user } => (What::Attack(rule), ip, user),
+            Message::Accepted { ip, user } => (What::Login, ip, Some(user)),
+            Message::Reset { ip } if pending => (What::Attack(Rule::KexReset), ip, None),
+            Message::KexError => {
+                self.put_kex(&ctx);
+                return;
+            }
+            Message::BadAddress => {
+                self.stats.bad_address += 1;
+                return;
+            }
+            Message::Reset { .. } | Message::Other => return,
+        };
+        self.emit(Event { what, ip, user, count, host: ctx.host, pid: ctx.pid, stamp: ctx.stamp }, ctx.end, emit);
+    }
+
+    fn emit(&mut self, ev: Event<'_>, end: u64, emit: &mut dyn FnMut(&Event<'_>)) {
+        match ev.what {
+            What::Attack(r) if !self.rules.contains(r) => return,
+            What::Attack(r) => self.stats.hits[r as usize] += u64::from(ev.count),
+            What::Login => self.stats.logins += u64::from(ev.count),
+        }
+        emit(&ev);
+        let last = self.last.get_or_insert_with(|| Last { what: ev.what, ip: ev.ip, user: None, pid: None, end });
+        last.what = ev.what;
+        last.ip = ev.ip;
+        last.pid = ev.pid;
+        last.end = end;
+        match (&mut last.user, ev.user) {
+            (Some(buf), Some(u)) => {
+                buf.clear();
+                buf.extend_from_slice(u);
+            }
+            (slot, u) => *slot = u.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// `last message repeated N times` repeats the line just before it.
+    fn syslogd_repeat(&mut self, text: &[u8], stamp: Stamp<'_>, host: &[u8], start: u64, end: u64, emit: &mut dyn FnMut(&Event<'_>)) {
+        let text = text.strip_prefix(b"--- ").unwrap_or(text);
+        let text = text.strip_suffix(b" ---").unwrap_or(text);
+        let Some(n) = text.strip_prefix(b"last message repeated ").and_then(|t| repeat_count(t)) else { return };
+        let Some(last) = self.last.take() else { return };
+        if last.end + 1 != start {
+            return;
+        }
+        match last.what {
+            What::Attack(r) => self.stats.hits[r as usize] += u64::from(n),
+            What::Login => self.stats.logins += u64::from(n),
+        }
+        let user = last.user.as_deref();
+        emit(&Event { what: last.what, ip: last.ip, user, count: n, host, pid: last.pid, stamp });
+        // A later `last message repeated` still refers to the same message.
+        self.last = Some(Last { end, ..last });
+    }
+
+    fn take_kex(&mut self, ctx: &Ctx<'_>) -> bool {
+        if ctx.bare {
+            return self.kex_bare.take().is_some_and(|e| e + 1 == ctx.start);
+        }
+        if self.kex.is_empty() {
+            return false;
+        }
+        self.kex.remove(&kex_key(ctx)).is_some_and(|e| ctx.start.saturating_sub(e) <= KEX_WINDOW)
+    }
+
+    fn put_kex(&mut self, ctx: &Ctx<'_>) {
+        if ctx.bare {
+            self.kex_bare = Some(ctx.end);
+            return;
+        }
+        if self.kex.len() >= KEX_PENDING_MAX {
+            let now = ctx.start;
+            self.kex.retain(|_, e| now.saturating_sub(*e) <= KEX_WINDOW);
+            if self.kex.len() >= KEX_PENDING_MAX {
+                self.kex.clear();
+            }
+        }
+        self.kex.insert(kex_key(ctx), ctx.end);
+    }
+}
+
+fn kex_key(ctx: &Ctx<'_>) -> (u64, u32) {
+    // FNV-1a of the host name: no allocation per line.
+    let h = ctx.host.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (h, ctx.pid.unwrap_or(0))
+}
+
+/// Drops a trailing `\r` and leading NUL bytes (left by a crash that
+/// zero-filled the end of a log).
+fn trim_line(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    while let [0, rest @ ..] = line {
+        line = rest;
+    }
+    line
+}
+
+/// rsyslog: `message repeated N times: [ MESSAGE]`.
+fn rsyslog_repeat(msg: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = msg.strip_prefix(b"message repeated ")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = repeat_count(&rest[..digits])?;
+    let inner = rest[digits..].strip_prefix(b" times: [")?.strip_suffix(b"]")?;
+    let inner = &inner[inner.iter().take_while(|&&b| b == b' ').count()..];
+    Some((n, inner))
+}
+
+/// `N`, `N times` or `N time`, with N from 1 up.
+fn repeat_count(t: &[u8]) -> Option<u32> {
+    let digits = t.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let rest = &t[digits..];
+    if !(rest.is_empty() || rest == b" times" || rest == b" time") {
+        return None;
+    }
+    let n: u32 = std::str::from_utf8(&t[..digits]).ok()?.parse().ok()?;
+    (n > 0).then_some(n)
+}

@@ -1,0 +1,233 @@
+//! sshd messages: which shape a message has and which address it names.
+//!
+//! Every matcher is anchored where sshd's own format puts the address. Where
+//! an attacker-chosen user name comes before the address (`Invalid user NAME
+//! from ADDR port N`), the address is taken from the end of the message, so a
+//! user name such as `x from 198.51.100.9 port 22` can never name a third
+//! party. Where the address comes first (`Unable to negotiate with ADDR port
+//! N: … Their offer: …`), it is taken from the start. Only what parses as an
+//! IP address is returned.
+
+use std::net::IpAddr;
+
+use super::Rule;
+use crate::addr::parse_ip;
+
+/// What one sshd message says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// An attack by `ip`, with the user name when the message carries one.
+    Attack { rule: Rule, ip: IpAddr, user: Option<&'a [u8]> },
+    /// A successful login (`Accepted METHOD for USER from ADDR port N ssh2`).
+    Accepted { ip: IpAddr, user: &'a [u8] },
+    /// `error: kex_exchange_identification: …`: the first half of kex-reset.
+    KexError,
+    /// `Connection reset by ADDR port N`: the second half of kex-reset.
+    Reset { ip: IpAddr },
+    /// The shape of a known message, but the address does not parse
+    /// (a host name with UseDNS, or a mangled line).
+    BadAddress,
+    /// Nothing badguys knows.
+    Other,
+}
+
+/// The literal every message that [`classify`] recognizes contains; the
+/// prefilter searches a whole buffer for these before any line is split.
+pub fn needles(rule: Rule) -> &'static [&'static [u8]] {
+    match rule {
+        Rule::InvalidUser => &[b"Invalid user "],
+        Rule::RootDisconnect => &[b"Disconnected from authenticating user root "],
+        Rule::KexReset => &[b"kex_exchange_identification: ", b"Connection reset by "],
+        Rule::FailedPassword => &[b"Failed password for "],
+        Rule::MaxAuth => &[b"maximum authentication attempts exceeded for "],
+        Rule::NoIdent => &[b"Did not receive identification string from "],
+        Rule::BadBanner => &[b"banner exchange: Connection from "],
+        Rule::Negotiation => &[b"Unable to negotiate with "],
+        Rule::Penalty => &[b"drop connection #"],
+    }
+}
+
+/// Needles that are not rules: logins (to spare an address) and repeats.
+pub const ACCEPTED_NEEDLE: &[u8] = b"Accepted ";
+pub const REPEAT_NEEDLE: &[u8] = b"message repeated ";
+
+/// Classifies one message (the text after `sshd[pid]: `, or a bare line),
+/// with any ` [preauth]` suffix already removed.
+pub fn classify(m: &[u8]) -> Message<'_> {
+    let Some(&first) = m.first() else { return Message::Other };
+    // Dispatch on the first byte so a line pays for one or two prefix checks.
+    let r = match first {
+        b'I' => strip(m, b"Invalid user ").map(|rest| user_addr(rest, true, Rule::InvalidUser)),
+        b'D' => strip(m, b"Disconnected from authenticating user root ")
+            .map(|rest| addr_port(rest).map_or(Message::BadAddress, |ip| attack(Rule::RootDisconnect, ip, Some(b"root"))))
+            .or_else(|| strip(m, b"Did not receive identification string from ").map(no_ident)),
+        b'e' => strip(m, b"error: ").and_then(|e| {
+            if e.starts_with(b"kex_exchange_identification: ") {
+                Some(Message::KexError)
+            } else {
+                strip(e, b"maximum authentication attempts exceeded for ")
+                    .map(|rest| strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::MaxAuth)))
+            }
+        }),
+        b'C' => strip(m, b"Connection reset by ").map(|rest| match addr_port(rest) {
+            Some(ip) => Message::Reset { ip },
+            // `Connection reset by authenticating user …`: not the kex shape.
+            None => Message::Other,
+        }),
+        b'F' => strip(m, b"Failed password for ").map(|rest| {
+            strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::FailedPassword))
+        }),
+        b'A' => strip(m, b"Accepted ").map(accepted),
+        b'b' => strip(m, b"banner exchange: Connection from ").map(|rest| lead_addr_port(rest, Rule::BadBanner)),
+        b'U' => strip(m, b"Unable to negotiate with ").map(|rest| lead_addr_port(rest, Rule::Negotiation)),
+        b'd' => strip(m, b"drop connection #").map(penalty),
+        _ => None,
+    };
+    r.unwrap_or(Message::Other)
+}
+
+fn attack(rule: Rule, ip: IpAddr, user: Option<&[u8]>) -> Message<'_> {
+    Message::Attack { rule, ip, user }
+}
+
+fn strip<'a>(m: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    m.strip_prefix(prefix)
+}
+
+/// `NAME from ADDR port N` (or `NAME from ADDR` when `port_optional`, as
+/// OpenSSH before 7.4 wrote it), anchored at the end.
+fn user_addr(rest: &[u8], port_optional: bool, rule: Rule) -> Message<'_> {
+    let head = match rsplit(rest, b" port ") {
+        Some((h, p)) if is_port(p) => h,
+        _ if port_optional => rest,
+        _ => return Message::Other,
+    };
+    let Some((name, addr)) = rsplit(head, b" from ") else { return Message::Other };
+    match parse_ip(addr) {
+        Some(ip) => attack(rule, ip, Some(name)),
+        None => Message::BadAddress,
+    }
+}
+
+/// `invalid user NAME` → `NAME` (auth_log's prefix for unknown users).
+fn invalid_prefix(r: &[u8]) -> &[u8] {
+    r.strip_prefix(b"invalid user ").unwrap_or(r)
+}
+
+/// The protocol suffix of auth_log lines.
+fn strip_ssh2(r: &[u8]) -> Option<&[u8]> {
+    r.strip_suffix(b" ssh2")
+}
+
+/// Exactly `ADDR port N`, nothing before or after.
+fn addr_port(rest: &[u8]) -> Option<IpAddr> {
+    let (addr, port) = rsplit(rest, b" port ")?;
+    if !is_port(port) {
+        return None;
+    }
+    parse_ip(addr)
+}
+
+/// `ADDR port N: …`, anchored at the start (what follows may be the
+/// client's own words).
+fn lead_addr_port(rest: &[u8], rule: Rule) -> Message<'_> {
+    let Some(sp) = memchr::memchr(b' ', rest) else { return Message::Other };
+    let (addr, tail) = (&rest[..sp], &rest[sp..]);
+    let Some(tail) = tail.strip_prefix(b" port ") else { return Message::Other };
+    let digits = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !is_port(&tail[..digits]) || tail.get(digits) != Some(&b':') {
+        return Message::Other;
+    }
+    match parse_ip(addr) {
+        Some(ip) => attack(rule, ip, None),
+        None => Message::BadAddress,
+    }
+}
+
+/// `ADDR port N`, or `ADDR` alone (OpenSSH before 7.4).
+fn no_ident(rest: &[u8]) -> Message<'_> {
+    let ip = match rsplit(rest, b" port ") {
+        Some((addr, port)) if is_port(port) => parse_ip(addr),
+        _ => parse_ip(rest),
+    };
+    ip.map_or(Message::BadAddress, |ip| attack(Rule::NoIdent, ip, None))
+}
+
+/// `N from [ADDR]:PORT on [ADDR]:PORT …` (srclimit.c, OpenSSH 9.8+).
+fn penalty(rest: &[u8]) -> Message<'_> {
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let Some(rest) = rest[digits..].strip_prefix(b" from [") else { return Message::Other };
+    if digits == 0 {
+        return Message::Other;
+    }
+    let Some(close) = memchr::memchr(b']', rest) else { return Message::Other };
+    if !rest[close..].starts_with(b"]:") {
+        return Message::Other;
+    }
+    parse_ip(&rest[..close]).map_or(Message::BadAddress, |ip| attack(Rule::Penalty, ip, None))
+}
+
+/// `METHOD for USER from ADDR port N ssh2[: DETAILS]`.
+fn accepted(rest: &[u8]) -> Message<'_> {
+    let Some(sp) = memchr::memchr(b' ', rest) else { return Message::Other };
+    let Some(rest) = rest[sp..].strip_prefix(b" for ") else { return Message::Other };
+    // DETAILS (a key type and fingerprint) has no " ssh2"; cut at its last one.
+    let body = match memchr::memmem::rfind(rest, b" ssh2") {
+        Some(i) if rest.len() == i + 5 || rest[i + 5] == b':' => &rest[..i],
+        _ => return Message::Other,
+    };
+    match user_addr(body, false, Rule::InvalidUser) {
+        Message::Attack { ip, user, .. } => Message::Accepted { ip, user: user.unwrap_or_default() },
+        other => other,
+    }
+}
+
+fn rsplit<'a>(b: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let i = memchr::memmem::rfind(b, sep)?;
+    Some((&b[..i], &b[i + sep.len()..]))
+}
+
+fn is_port(p: &[u8]) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit) && {
+        let v = p.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        v <= 65535
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn anchors_at_the_end() {
+        let m = classify(b"Invalid user x from 198.51.100.9 port 22 from 203.0.113.5 port 5555");
+        assert_eq!(m, attack(Rule::InvalidUser, ip("203.0.113.5"), Some(b"x from 198.51.100.9 port 22")));
+        assert_eq!(classify(b"Invalid user  from 192.0.2.1"), attack(Rule::InvalidUser, ip("192.0.2.1"), Some(b"")));
+        assert_eq!(classify(b"Invalid user x from host.example port 22"), Message::BadAddress);
+        assert_eq!(classify(b"Connection reset by authenticating user root 192.0.2.1 port 2"), Message::Other);
+    }
+
+    #[test]
+    fn accepted_with_details() {
+        let m = classify(b"Accepted publickey for alice from 2001:db8::5 port 50522 ssh2: ED25519 SHA256:abc");
+        assert_eq!(m, Message::Accepted { ip: ip("2001:db8::5"), user: b"alice" });
+        assert_eq!(classify(b"Accepted password for bob from 192.0.2.4 port 1 ssh2x"), Message::Other);
+    }
+
+    #[test]
+    fn leading_address_shapes() {
+        assert_eq!(
+            classify(b"Unable to negotiate with 192.0.2.3 port 4: no matching host key type found. Their offer: from 198.51.100.1 port 1"),
+            attack(Rule::Negotiation, ip("192.0.2.3"), None)
+        );
+        assert_eq!(
+            classify(b"drop connection #0 from [2001:db8::7]:51022 on [2001:db8::1]:22 penalty: exceeded LoginGraceTime"),
+            attack(Rule::Penalty, ip("2001:db8::7"), None)
+        );
+        assert!(is_port(b"65535") && !is_port(b"65536") && !is_port(b"") && !is_port(b"22a"));
+    }
+}
