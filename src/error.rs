@@ -13,8 +13,8 @@ pub enum Error {
     #[error("{}:{line}: {msg}", path.display())]
     ConfigLine { path: PathBuf, line: usize, msg: String },
     /// A log that cannot be opened or read.
-    #[error("{}: {source}", path.display())]
-    Input { path: PathBuf, source: io::Error },
+    #[error("{}: {err}", path.display())]
+    Input { path: PathBuf, err: io::Error },
     /// A log path that is not a regular file.
     #[error("{}: {what}", path.display())]
     NotRegular { path: PathBuf, what: &'static str },
@@ -22,8 +22,8 @@ pub enum Error {
     #[error("no log to read: {} does not exist (give one with --log PATH)", path.display())]
     NoDefaultLog { path: PathBuf },
     /// The blocklist or a file beside it cannot be read or written.
-    #[error("{}: {source}", path.display())]
-    Output { path: PathBuf, source: io::Error },
+    #[error("{}: {err}", path.display())]
+    Output { path: PathBuf, err: io::Error },
     /// The firewall command failed.
     #[error("{command}: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
     Firewall { command: String, status: String, stderr: String },

@@ -104,7 +104,7 @@ fn scan(cfg: &Config) -> Result<Scanned, Error> {
                     debug!("{}: {} bytes{}", path.display(), st.bytes, if st.gzip { " (gzip)" } else { "" });
                 }
                 // A rotated file can vanish between listing and opening.
-                Err(Error::Input { source, .. }) if is_rotated && source.kind() == io::ErrorKind::NotFound => {
+                Err(Error::Input { err, .. }) if is_rotated && err.kind() == io::ErrorKind::NotFound => {
                     warn!("{}: vanished while reading (rotation?)", path.display());
                 }
                 Err(e) => return Err(e),
@@ -270,7 +270,7 @@ fn reload(o: &Output) -> Result<()> {
     let _lock = store::lock(&o.out, o.lock_timeout)?;
     let current = store::read(&o.out)?;
     if !current.exists {
-        return Err(Error::Output { path: o.out.clone(), source: io::Error::from(io::ErrorKind::NotFound) }.into());
+        return Err(Error::Output { path: o.out.clone(), err: io::Error::from(io::ErrorKind::NotFound) }.into());
     }
     for j in &current.junk {
         warn!("{}:{}: not an address or network, not loaded: {:?}", o.out.display(), j.line, j.text);

@@ -37,7 +37,7 @@ pub fn read(path: &Path) -> Result<Current, Error> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Current::default()),
-        Err(source) => return Err(Error::Output { path: path.to_path_buf(), source }),
+        Err(err) => return Err(Error::Output { path: path.to_path_buf(), err }),
     };
     let mut cur = Current { exists: true, ..Current::default() };
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -69,7 +69,7 @@ pub fn render(entries: &[Net]) -> Vec<u8> {
 /// sees either the old or the new complete file. The target's mode is kept;
 /// a new file gets `new_mode`.
 pub fn write_atomic(path: &Path, content: &[u8], new_mode: u32) -> Result<(), Error> {
-    let out = |source| Error::Output { path: path.to_path_buf(), source };
+    let out = |err| Error::Output { path: path.to_path_buf(), err };
     let dir = parent(path);
     let mode = match fs::metadata(path) {
         Ok(m) => m.permissions().mode() & 0o7777,
@@ -114,7 +114,7 @@ pub fn lock_path(out: &Path) -> PathBuf {
 /// finish. The lock file is left in place (removing it would race).
 pub fn lock(out: &Path, timeout: Duration) -> Result<Lock, Error> {
     let path = lock_path(out);
-    let outerr = |source| Error::Output { path: path.clone(), source };
+    let outerr = |err| Error::Output { path: path.clone(), err };
     let started = Instant::now();
     let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(outerr)?;
     loop {

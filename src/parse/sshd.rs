@@ -54,6 +54,15 @@ pub const REPEAT_NEEDLE: &[u8] = b"message repeated ";
 /// Classifies one message (the text after `sshd[pid]: `, or a bare line),
 /// with any ` [preauth]` suffix already removed.
 pub fn classify(m: &[u8]) -> Message<'_> {
+    // log.c prefixes error-level messages with "error: " only when it
+    // writes to syslog; `sshd -E FILE` writes them bare.
+    if let Some(e) = m.strip_prefix(b"error: ") {
+        return error_level(e);
+    }
+    // OpenSSH 7.2 to 7.4 logged the negotiation failure with fatal().
+    if let Some(f) = m.strip_prefix(b"fatal: Unable to negotiate with ") {
+        return lead_addr_port(f, Rule::Negotiation);
+    }
     let Some(&first) = m.first() else { return Message::Other };
     // Dispatch on the first byte so a line pays for one or two prefix checks.
     let r = match first {
@@ -61,14 +70,7 @@ pub fn classify(m: &[u8]) -> Message<'_> {
         b'D' => strip(m, b"Disconnected from authenticating user root ")
             .map(|rest| addr_port(rest).map_or(Message::BadAddress, |ip| attack(Rule::RootDisconnect, ip, Some(b"root"))))
             .or_else(|| strip(m, b"Did not receive identification string from ").map(no_ident)),
-        b'e' => strip(m, b"error: ").and_then(|e| {
-            if e.starts_with(b"kex_exchange_identification: ") {
-                Some(Message::KexError)
-            } else {
-                strip(e, b"maximum authentication attempts exceeded for ")
-                    .map(|rest| strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::MaxAuth)))
-            }
-        }),
+        b'k' | b'm' => return error_level(m),
         b'C' => strip(m, b"Connection reset by ").map(|rest| match addr_port(rest) {
             Some(ip) => Message::Reset { ip },
             // `Connection reset by authenticating user …`: not the kex shape.
@@ -84,6 +86,17 @@ pub fn classify(m: &[u8]) -> Message<'_> {
         _ => None,
     };
     r.unwrap_or(Message::Other)
+}
+
+/// Messages sshd logs with error(): the kex half of kex-reset and max-auth.
+fn error_level(e: &[u8]) -> Message<'_> {
+    if e.starts_with(b"kex_exchange_identification: ") {
+        return Message::KexError;
+    }
+    match strip(e, b"maximum authentication attempts exceeded for ") {
+        Some(rest) => strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::MaxAuth)),
+        None => Message::Other,
+    }
 }
 
 fn attack(rule: Rule, ip: IpAddr, user: Option<&[u8]>) -> Message<'_> {
@@ -153,18 +166,27 @@ fn no_ident(rest: &[u8]) -> Message<'_> {
     ip.map_or(Message::BadAddress, |ip| attack(Rule::NoIdent, ip, None))
 }
 
-/// `N from [ADDR]:PORT on [ADDR]:PORT …` (srclimit.c, OpenSSH 9.8+).
+/// `N from [ADDR]:PORT on [ADDR]:PORT penalty: REASON` (sshd.c
+/// drop_connection, OpenSSH 9.8+). Other reasons (`past MaxStartups`, `too
+/// many penalised addresses`) are load shedding, not this source's fault.
 fn penalty(rest: &[u8]) -> Message<'_> {
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let Some(rest) = rest[digits..].strip_prefix(b" from [") else { return Message::Other };
-    if digits == 0 {
+    let Some((client, rest)) = bracketed_addr_port(rest) else { return Message::Other };
+    let Some(rest) = rest.strip_prefix(b" on [") else { return Message::Other };
+    let Some((_, reason)) = bracketed_addr_port(rest) else { return Message::Other };
+    if digits == 0 || !reason.starts_with(b" penalty: ") {
         return Message::Other;
     }
-    let Some(close) = memchr::memchr(b']', rest) else { return Message::Other };
-    if !rest[close..].starts_with(b"]:") {
-        return Message::Other;
-    }
-    parse_ip(&rest[..close]).map_or(Message::BadAddress, |ip| attack(Rule::Penalty, ip, None))
+    parse_ip(client).map_or(Message::BadAddress, |ip| attack(Rule::Penalty, ip, None))
+}
+
+/// `ADDR]:PORT` (the `[` already taken): the address and what follows the port.
+fn bracketed_addr_port(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let close = memchr::memchr(b']', b)?;
+    let rest = b[close..].strip_prefix(b"]:")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    is_port(&rest[..digits]).then(|| (&b[..close], &rest[digits..]))
 }
 
 /// `METHOD for USER from ADDR port N ssh2[: DETAILS]`.

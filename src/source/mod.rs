@@ -120,7 +120,7 @@ impl Reader {
         chunk: &mut dyn FnMut(&[u8]),
         overlong: &mut dyn FnMut(),
     ) -> Result<FileStats, Error> {
-        let input = |source| Error::Input { path: path.to_path_buf(), source };
+        let input = |err| Error::Input { path: path.to_path_buf(), err };
         if is_stdin(path) {
             return self.read_any(&mut io::stdin().lock(), chunk, overlong).map_err(input);
         }

@@ -1,0 +1,132 @@
+//! The parser table test: every case of `tests/data/corpus.txt` is fed to a
+//! fresh scanner with all rules on, and its events must be exactly the
+//! expected ones, in order. The file's format is described at its top.
+
+use badguys::parse::{RuleSet, Scanner};
+
+use crate::harness::repo_file;
+
+struct Case {
+    line: usize,
+    input: Vec<u8>,
+    expected: Vec<String>,
+}
+
+fn unescape(s: &str, line: usize) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap_or_else(|_| panic!("line {line}: bad \\x escape"));
+            out.push(u8::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("line {line}: bad \\x escape")));
+            i += 4;
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn cases(text: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut cur: Option<Case> = None;
+    for (i, l) in text.lines().enumerate() {
+        let n = i + 1;
+        if let Some(raw) = l.strip_prefix("< ") {
+            let c = cur.get_or_insert_with(|| Case { line: n, input: Vec::new(), expected: Vec::new() });
+            assert!(c.expected.is_empty(), "line {n}: input after expectations (missing blank line?)");
+            c.input.extend_from_slice(raw.as_bytes());
+            c.input.push(b'\n');
+        } else if let Some(raw) = l.strip_prefix("<b ") {
+            let c = cur.get_or_insert_with(|| Case { line: n, input: Vec::new(), expected: Vec::new() });
+            assert!(c.expected.is_empty(), "line {n}: input after expectations (missing blank line?)");
+            c.input.extend(unescape(raw, n));
+            c.input.push(b'\n');
+        } else if let Some(exp) = l.strip_prefix("> ") {
+            let c = cur.as_mut().unwrap_or_else(|| panic!("line {n}: expectation without input"));
+            if exp != "none" {
+                c.expected.push(exp.to_string());
+            }
+        } else if l.trim().is_empty() || l.starts_with('#') {
+            if l.trim().is_empty() {
+                if let Some(c) = cur.take() {
+                    cases.push(c);
+                }
+            }
+        } else {
+            panic!("line {n}: not `< `, `<b `, `> `, `#` or blank: {l:?}");
+        }
+    }
+    cases.extend(cur);
+    cases
+}
+
+/// The events of one input, in the corpus's notation.
+pub fn events(input: &[u8]) -> Vec<String> {
+    let mut sc = Scanner::new(RuleSet::all());
+    let mut got = Vec::new();
+    sc.scan(input, &mut |ev| {
+        let mut s = format!("{} {}", ev.what.name(), ev.ip);
+        if ev.count != 1 {
+            s.push_str(&format!(" x{}", ev.count));
+        }
+        if let Some(u) = ev.user {
+            s.push_str(&format!(" user={}", u.escape_ascii()));
+        }
+        got.push(s);
+    });
+    got
+}
+
+#[test]
+fn corpus() {
+    let text = std::fs::read_to_string(repo_file("tests/data/corpus.txt")).unwrap();
+    let cases = cases(&text);
+    assert!(cases.len() >= 100, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for c in &cases {
+        assert!(!c.input.is_empty(), "line {}: case without input", c.line);
+        let got = events(&c.input);
+        if got != c.expected {
+            failures.push(format!(
+                "case at line {}:\n  input:    {}\n  expected: {:?}\n  got:      {:?}",
+                c.line,
+                String::from_utf8_lossy(&c.input).trim_end().replace('\n', "\n            "),
+                c.expected,
+                got
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} corpus cases fail:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!("corpus: {} cases", cases.len());
+}
+
+/// Scanning a case in pieces (every split point at a line boundary) gives
+/// the same events as scanning it whole: state carries across buffers.
+#[test]
+fn corpus_split_across_buffers() {
+    let text = std::fs::read_to_string(repo_file("tests/data/corpus.txt")).unwrap();
+    for c in cases(&text) {
+        let whole = events(&c.input);
+        let nls: Vec<usize> = c.input.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1).collect();
+        for &cut in &nls[..nls.len().saturating_sub(1)] {
+            let mut sc = Scanner::new(RuleSet::all());
+            let mut got = Vec::new();
+            for part in [&c.input[..cut], &c.input[cut..]] {
+                sc.scan(part, &mut |ev| got.push(format!("{} {} {}", ev.what.name(), ev.ip, ev.count)));
+            }
+            let whole_short: Vec<String> = whole.iter().map(|s| {
+                let mut it = s.split(' ');
+                let (w, ip) = (it.next().unwrap(), it.next().unwrap());
+                let n = it.next().and_then(|x| x.strip_prefix('x')).unwrap_or("1");
+                format!("{w} {ip} {n}")
+            }).collect();
+            assert_eq!(got, whole_short, "case at line {} split at byte {cut}", c.line);
+        }
+    }
+}

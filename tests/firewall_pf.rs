@@ -1,0 +1,93 @@
+//! pf through a recording `pfctl` on PATH: pf cannot run on Linux, so the
+//! test checks the exact calls pfctl(8) documents, one per change.
+
+use std::path::PathBuf;
+
+use crate::harness::*;
+
+/// A fake pfctl that appends its arguments (one call per line, tab
+/// separated) to `pfctl.calls`, copies the table file it is given to
+/// `pfctl.file`, and exits with the status in `pfctl.exit` (default 0).
+fn fake_pfctl(e: &Env) -> PathBuf {
+    let bin = e.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+d={dir}
+(IFS="$(printf '\t')"; printf '%s\n' "$*") >> "$d/pfctl.calls"
+if [ "$5" = "-f" ]; then cp "$6" "$d/pfctl.file"; fi
+code=$(cat "$d/pfctl.exit" 2>/dev/null || echo 0)
+[ "$code" = 0 ] || echo "pfctl: Table does not exist." >&2
+exit "$code"
+"#,
+        dir = e.dir.path().display()
+    );
+    let p = bin.join("pfctl");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn with_path(e: &Env, bin: &std::path::Path, args: &[&str]) -> Run {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = e.out();
+    let log = e.log();
+    let mut all = vec!["sync", "--out", out.to_str().unwrap(), "--log", log.to_str().unwrap(), "--allow-file", "/dev/null", "--firewall", "pf"];
+    all.extend_from_slice(args);
+    if args.first() == Some(&"reload") {
+        all = vec!["reload", "--out", out.to_str().unwrap(), "--firewall", "pf"];
+        all.extend_from_slice(&args[1..]);
+    }
+    let mut c = e.cmd(all);
+    c.env("PATH", path);
+    run(c)
+}
+
+#[test]
+fn one_replace_per_change_exactly_as_pfctl_documents() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1") + &sshd(2, "Invalid user a from 2001:db8::1 port 1"));
+    with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
+    let out = e.out();
+    assert_eq!(e.read("pfctl.calls"), format!("-t\tbadhosts\t-T\treplace\t-f\t{}\n", out.display()));
+    assert_eq!(e.read("pfctl.file"), "192.0.2.1\n2001:db8::1\n", "the file is complete before pfctl reads it");
+
+    // Unchanged: no call at all.
+    with_path(&e, &bin, &[]).ok();
+    assert_eq!(e.read("pfctl.calls").lines().count(), 1);
+
+    // Another table name; --reload forces a call without a change.
+    with_path(&e, &bin, &["--table", "ssh_abusers", "--reload"]).ok();
+    assert_eq!(e.read("pfctl.calls").lines().nth(1).unwrap(), format!("-t\tssh_abusers\t-T\treplace\t-f\t{}", out.display()));
+
+    with_path(&e, &bin, &["reload"]).ok().stderr_has("2 entries loaded into pf");
+    assert_eq!(e.read("pfctl.calls").lines().count(), 3);
+}
+
+#[test]
+fn failed_reload_keeps_the_file_and_exits_4() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write("pfctl.exit", "1");
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    with_path(&e, &bin, &[])
+        .code(4)
+        .stderr_has("pfctl -t badhosts -T replace -f")
+        .stderr_has("exit status: 1")
+        .stderr_has("pfctl: Table does not exist.");
+    assert_eq!(e.read("badguys"), "192.0.2.1\n");
+}
+
+#[test]
+fn missing_pfctl_is_a_firewall_error() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let empty = e.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = e.out();
+    let log = e.log();
+    let mut c = e.cmd(["sync", "--out", out.to_str().unwrap(), "--log", log.to_str().unwrap(), "--allow-file", "/dev/null", "--firewall", "pf"]);
+    c.env("PATH", &empty);
+    run(c).code(4).stderr_has("cannot run");
+}

@@ -1,0 +1,167 @@
+//! A temp dir per test, the `badguys` binary, and the rule that a test
+//! needing root or a system tool fails under CI instead of skipping.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_badguys");
+
+/// A scratch directory with the usual file names.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { dir: tempfile::Builder::new().prefix("badguys-test.").tempdir().unwrap() }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The blocklist path every `sync` here writes.
+    pub fn out(&self) -> PathBuf {
+        self.path("badguys")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.path("auth.log")
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// `badguys ARGS…` with a clean environment.
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(BIN);
+        c.args(args).current_dir(self.dir.path()).env_remove("RUST_LOG");
+        c
+    }
+
+    /// `badguys sync` on auth.log into `badguys`, no firewall, no allow
+    /// file, plus `extra`.
+    pub fn sync(&self, extra: &[&str]) -> Run {
+        let out = self.out();
+        let log = self.log();
+        let os = |s: &'static str| OsStr::new(s);
+        let mut args: Vec<&OsStr> = vec![os("sync"), os("--out"), out.as_os_str()];
+        if !extra.contains(&"--allow-file") {
+            args.extend([os("--allow-file"), os("/dev/null")]);
+        }
+        if !extra.contains(&"--log") {
+            args.extend([os("--log"), log.as_os_str()]);
+        }
+        if !extra.contains(&"--firewall") {
+            args.extend([os("--firewall"), os("none")]);
+        }
+        args.extend(extra.iter().map(OsStr::new));
+        run(self.cmd(args))
+    }
+}
+
+/// A finished command, with its output as text.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "expected success:\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "expected exit {code}:\n{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, s: &str) -> &Run {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}:\n{}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, s: &str) -> &Run {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}:\n{}", self.stdout);
+        self
+    }
+}
+
+pub fn run(mut c: Command) -> Run {
+    let Output { status, stdout, stderr } = c.output().unwrap();
+    let code = status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "badguys panicked:\n{stderr}");
+    Run { code, stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr }
+}
+
+/// Whether a test that needs `what` can run. Under CI (`CI=true`) a missing
+/// requirement fails the test; elsewhere the test is skipped, saying why.
+#[track_caller]
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but this test needs {what}, which is missing (scripts/test installs it)");
+    }
+    eprintln!("SKIPPED: needs {what}");
+    false
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether `program` is on PATH (or in /usr/sbin, /sbin).
+pub fn have(program: &str) -> bool {
+    which(program).is_some()
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The lines of the blocklist.
+pub fn lines(s: &str) -> Vec<&str> {
+    s.lines().collect()
+}
+
+/// A syslog sshd line.
+pub fn sshd(pid: u32, msg: &str) -> String {
+    format!("Oct  1 14:42:51 gw sshd[{pid}]: {msg}\n")
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}

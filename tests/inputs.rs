@@ -1,0 +1,125 @@
+//! Bad inputs and exit statuses: every one gives a clear error or a counted
+//! skip, never a panic, and never a written or half-written blocklist.
+
+use std::os::unix::process::CommandExt;
+
+use crate::harness::*;
+
+#[test]
+fn missing_directory_and_unreadable_logs_are_input_errors() {
+    let e = Env::new();
+    e.write("badguys", "192.0.2.1\n");
+    let missing = e.path("nope.log");
+    e.sync(&["--log", missing.to_str().unwrap()]).code(3).stderr_has("nope.log").stderr_has("No such file");
+    let dir = e.dir.path().to_str().unwrap().to_string();
+    e.sync(&["--log", &dir]).code(3).stderr_has("is a directory");
+    e.sync(&["--log", "/dev/null", "--log", missing.to_str().unwrap()]).code(3);
+    assert_eq!(e.read("badguys"), "192.0.2.1\n", "an input error must leave the list alone");
+
+    // Unreadable: as root, run badguys as nobody (root reads anything).
+    let secret = e.write("secret.log", sshd(1, "Invalid user a from 192.0.2.9 port 1"));
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let mut c = e.cmd(["sync", "--log", secret.to_str().unwrap(), "--out", "/nonexistent/out", "--firewall", "none", "--allow-file", "/dev/null"]);
+    if is_root() {
+        std::fs::set_permissions(e.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        c.uid(65534).gid(65534);
+    }
+    run(c).code(3).stderr_has("secret.log").stderr_has("Permission denied");
+}
+
+#[test]
+fn missing_default_log_says_what_was_looked_for() {
+    if std::path::Path::new("/var/log/auth.log").exists() {
+        eprintln!("SKIPPED: this machine has /var/log/auth.log");
+        return;
+    }
+    let e = Env::new();
+    let out = e.out();
+    run(e.cmd(["sync", "--out", out.to_str().unwrap(), "--firewall", "none"])).code(3).stderr_has("/var/log/auth.log does not exist");
+}
+
+#[test]
+fn garbage_long_lines_and_invalid_utf8_are_skipped_and_counted() {
+    let e = Env::new();
+    let mut log = Vec::new();
+    // Binary garbage with NULs and newlines.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        log.push(x as u8);
+    }
+    log.push(b'\n');
+    // A 1 MiB line that even contains rule text.
+    log.extend(std::iter::repeat(b'A').take(1 << 20));
+    log.extend_from_slice(b" Invalid user z from 192.0.2.66 port 1\n");
+    // A line of 200 kB that fits nowhere either.
+    log.extend(sshd(3, &format!("Invalid user {} from 192.0.2.67 port 1", "B".repeat(200_000))).as_bytes());
+    // Invalid UTF-8 in a user name: still an attack, shown escaped.
+    log.extend_from_slice(b"Oct  1 14:42:51 gw sshd[2]: Invalid user \xff\xfe\x1b[31m from 198.51.100.2 port 1\n");
+    // A line cut off mid-way, at the end of the file.
+    log.extend_from_slice(b"Oct  1 14:42:51 gw sshd[4]: Invalid user trunc from 198.51.100.");
+    e.write("auth.log", &log);
+    let r = e.sync(&["--dry-run"]);
+    r.ok().stdout_has("+ 198.51.100.2\tinvalid-user=1\tusers: \\xff\\xfe\\x1b[31m").stderr_has("2 overlong lines");
+    assert!(!r.stdout.contains("192.0.2.66") && !r.stdout.contains("192.0.2.67"));
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    e.sync(&[]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["198.51.100.2"]);
+}
+
+#[test]
+fn truncated_gzip_uses_what_it_can_and_says_so() {
+    let e = Env::new();
+    let mut text = String::new();
+    for i in 0..20000u32 {
+        text.push_str(&sshd(i, &format!("Invalid user u from 192.0.{}.{} port 1", i / 250, i % 250 + 1)));
+    }
+    let gz = gzip(text.as_bytes());
+    e.write("auth.log.1.gz", &gz[..gz.len() / 2]);
+    e.write("auth.log", sshd(1, "Invalid user a from 198.51.100.1 port 1"));
+    e.sync(&[]).ok().stderr_has("auth.log.1.gz: damaged gzip").stderr_has("1 damaged gzip files");
+    let n = lines(&e.read("badguys")).len();
+    assert!(n > 100 && n < 20000, "{n} addresses");
+}
+
+#[test]
+fn usage_and_config_errors_exit_2() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    e.sync(&["--bogus-flag"]).code(2);
+    e.sync(&["--rules", "invalid-user,nonsense"]).code(2).stderr_has("unknown rule \"nonsense\"");
+    e.sync(&["--allow", "192.0.2.0/33"]).code(2).stderr_has("--allow");
+    e.sync(&["--firewall", "iptables"]).code(2).stderr_has("expected pf, nftables or none");
+    e.sync(&["--firewall", "nftables", "--nft-set4", "x; flush ruleset"]).code(2).stderr_has("not a valid nftables name");
+    e.sync(&["--firewall", "nftables", "--nft-table", "ip badguys"]).code(2).stderr_has("family must be inet");
+    e.write("allow", "192.0.2.1\n\nnot-an-address\n");
+    let allow = e.path("allow");
+    e.sync(&["--allow-file", allow.to_str().unwrap()]).code(2).stderr_has("allow:3:");
+    let missing = e.path("missing-allow");
+    e.sync(&["--allow-file", missing.to_str().unwrap()]).code(2).stderr_has("missing-allow");
+    run(e.cmd(["--help"])).ok().stdout_has("Exit status:");
+    assert!(!e.out().exists());
+}
+
+#[test]
+fn unwritable_output_exits_4() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let out = e.path("no/such/dir/badguys");
+    let log = e.log();
+    run(e.cmd(["sync", "--log", log.to_str().unwrap(), "--out", out.to_str().unwrap(), "--firewall", "none", "--allow-file", "/dev/null"]))
+        .code(4)
+        .stderr_has("no/such/dir");
+}
+
+#[test]
+fn stdin_as_a_log() {
+    let e = Env::new();
+    let out = e.out();
+    let mut c = e.cmd(["sync", "--log", "-", "--out", out.to_str().unwrap(), "--firewall", "none", "--allow-file", "/dev/null"]);
+    c.stdin(std::fs::File::open(e.write("in", sshd(1, "Invalid user a from 192.0.2.5 port 1"))).unwrap());
+    run(c).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.5"]);
+}

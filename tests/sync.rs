@@ -1,0 +1,152 @@
+//! `badguys sync` on real files: rotation, gzip, merging, allowlist,
+//! idempotence, atomicity, locking.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[test]
+fn reads_plain_rotated_and_gzip_oldest_first() {
+    let e = Env::new();
+    e.write("auth.log.2.gz", gzip(sshd(1, "Invalid user a from 192.0.2.2 port 1").as_bytes()));
+    // A kex pair that straddles the rotation: error in .1, reset in the live log.
+    e.write("auth.log.1", sshd(5, "Invalid user b from 192.0.2.1 port 1") + &sshd(9, "error: kex_exchange_identification: read: Connection reset by peer"));
+    e.write("auth.log", sshd(9, "Connection reset by 2001:db8::9 port 2") + &sshd(7, "Invalid user c from 198.51.100.3 port 1"));
+    e.sync(&[]).ok().stderr_has("read 3 files");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "198.51.100.3", "2001:db8::9"]);
+
+    let e2 = Env::new();
+    std::fs::copy(e.log(), e2.log()).unwrap();
+    std::fs::copy(e.path("auth.log.1"), e2.path("auth.log.1")).unwrap();
+    e2.sync(&["--no-rotated"]).ok().stderr_has("read 1 files");
+    assert_eq!(lines(&e2.read("badguys")), ["198.51.100.3"], "no kex-reset without its first half");
+}
+
+#[test]
+fn merges_into_existing_file_keeping_cidrs_dropping_junk() {
+    let e = Env::new();
+    e.write("badguys", "203.0.113.0/24\nthis is not an address\n2001:db8:1::/48\n192.0.2.200\n");
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.100 port 1") + &sshd(2, "Invalid user x from 2001:db8:2::1 port 1"));
+    e.sync(&[]).ok().stderr_has("not an address or network, dropped").stderr_has("this is not an address");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.100", "192.0.2.200", "203.0.113.0/24", "2001:db8:1::/48", "2001:db8:2::1"]);
+}
+
+#[test]
+fn allowlist_and_accepted_logins_spare() {
+    let e = Env::new();
+    let log = [
+        sshd(1, "Invalid user a from 192.0.2.1 port 1"),
+        sshd(2, "Invalid user a from 192.0.2.2 port 1"),
+        sshd(3, "Invalid user a from 198.51.100.7 port 1"),
+        sshd(4, "Invalid user a from 127.0.0.1 port 1"),
+        sshd(5, "Invalid user a from fe80::1%eth0 port 1"),
+        sshd(6, "Invalid user a from 203.0.113.9 port 1"),
+        sshd(7, "Accepted publickey for admin from 203.0.113.9 port 5 ssh2: ED25519 SHA256:AAAA"),
+        sshd(8, "Invalid user a from 198.51.100.199 port 1"),
+    ]
+    .concat();
+    e.write("auth.log", log);
+    e.write("allow", "# admins\n198.51.100.0/25   # office\n\n");
+    let allow = e.path("allow");
+    let r = e.sync(&["--allow", "192.0.2.2", "--allow-file", allow.to_str().unwrap(), "--dry-run"]);
+    r.ok()
+        .stdout_has("+ 192.0.2.1\t")
+        .stdout_has("= 192.0.2.2\tinvalid-user=1\tspared: allowlist 192.0.2.2 (--allow)")
+        .stdout_has("spared: allowlist 198.51.100.0/25 (")
+        .stdout_has("= 127.0.0.1\tinvalid-user=1\tspared: allowlist 127.0.0.0/8 (loopback, never listed)")
+        .stdout_has("= fe80::1\t")
+        .stdout_has("= 203.0.113.9\tinvalid-user=1\tspared: logged in successfully")
+        .stdout_has("+ 198.51.100.199\t")
+        .stderr_has("spared 5 (4 allowlist, 1 accepted login)");
+    assert!(!e.out().exists(), "dry run wrote the file");
+
+    e.sync(&["--allow", "192.0.2.2", "--allow-file", allow.to_str().unwrap()]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "198.51.100.199"]);
+    e.sync(&["--allow", "192.0.2.2", "--allow-file", allow.to_str().unwrap(), "--ban-accepted"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "198.51.100.199", "203.0.113.9"]);
+}
+
+#[test]
+fn allowlist_carves_existing_networks() {
+    let e = Env::new();
+    e.write("badguys", "192.0.2.0/24\n198.51.100.5\n");
+    e.write("auth.log", "");
+    e.sync(&["--allow", "192.0.2.128/25", "--allow", "198.51.100.5"]).ok().stderr_has("192.0.2.0/24 overlaps allowed 192.0.2.128/25");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.0/25"]);
+}
+
+#[test]
+fn second_run_writes_nothing() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&[]).ok().stderr_has("wrote");
+    let before = std::fs::metadata(e.out()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    e.sync(&[]).ok().stderr_has("unchanged: nothing written, firewall not reloaded");
+    let after = std::fs::metadata(e.out()).unwrap();
+    assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()));
+}
+
+#[test]
+fn print_and_mode() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&["--print"]).ok().stdout_has("192.0.2.1\n");
+    assert_eq!(std::fs::metadata(e.out()).unwrap().mode() & 0o777, 0o644);
+}
+
+#[test]
+fn concurrent_reader_never_sees_a_partial_file() {
+    let e = Env::new();
+    // 4000 IPv6 attackers; a run with 2001:db8::800/117 allowed carves 1953
+    // of them out of the file, the next run without it puts them back.
+    let mut big = String::new();
+    for i in 1..=4000u32 {
+        big.push_str(&sshd(i, &format!("Invalid user u from 2001:db8::{i:x} port 1")));
+    }
+    e.write("auth.log", big);
+    e.sync(&[]).ok();
+    let out = e.out();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (out, stop) = (out.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeMap::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = std::fs::read_to_string(&out).expect("the file is always there");
+                assert!(s.ends_with('\n'), "partial file of {} bytes", s.len());
+                let n = s.lines().count();
+                assert!(n == 4000 || n == 2047, "a file with {n} lines");
+                *seen.entry(n).or_insert(0u32) += 1;
+            }
+            seen
+        })
+    };
+    for i in 0..10 {
+        let args: &[&str] = if i % 2 == 0 { &["--allow", "2001:db8::800/117"] } else { &[] };
+        e.sync(args).ok().stderr_has("wrote");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = reader.join().expect("the reader saw a partial file");
+    assert!(seen.len() == 2 || seen.values().sum::<u32>() > 0, "reader saw {seen:?}");
+}
+
+#[test]
+fn lock_contention_waits_then_gives_up() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let held = badguys::store::lock(&e.out(), Duration::from_secs(1)).unwrap();
+    let started = std::time::Instant::now();
+    e.sync(&["--lock-timeout", "1"]).code(5).stderr_has("another badguys is running").stderr_has("badguys.lock");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(!e.out().exists());
+    // Released while the second run waits: it proceeds.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    e.sync(&["--lock-timeout", "5"]).ok();
+    t.join().unwrap();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary. Each module is a topic; `harness` gives
+//! every test a temp dir and a `badguys` command to run in it.
+
+mod harness;
+
+mod corpus;
+mod firewall_nft;
+mod firewall_pf;
+mod inputs;
+mod sync;
