@@ -70,9 +70,7 @@ impl Net {
         let max = max_prefix(addr);
         // An IPv4-mapped network given in IPv6 notation keeps its meaning.
         let prefix = match (addr, prefix) {
-            (IpAddr::V4(_), p) if p > 32 && p <= 128 && max == 32 => {
-                return Err(NetError::Prefix(u32::from(p)))
-            }
+            (IpAddr::V4(_), p) if p > 32 && p <= 128 && max == 32 => return Err(NetError::Prefix(u32::from(p))),
             (_, p) => p,
         };
         if prefix > max {
@@ -138,12 +136,8 @@ impl Net {
         let p = self.prefix + 1;
         let lo = Net { addr: self.addr, prefix: p };
         let hi_addr = match self.addr {
-            IpAddr::V4(a) => {
-                IpAddr::V4(Ipv4Addr::from(u32::from(a) | (1u32 << (32 - u32::from(p)))))
-            }
-            IpAddr::V6(a) => {
-                IpAddr::V6(Ipv6Addr::from(u128::from(a) | (1u128 << (128 - u32::from(p)))))
-            }
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | (1u32 << (32 - u32::from(p))))),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | (1u128 << (128 - u32::from(p))))),
         };
         (lo, Net { addr: hi_addr, prefix: p })
     }

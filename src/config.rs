@@ -90,17 +90,23 @@ impl Output {
             "pf" => {
                 // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
                 let t = &a.table;
-                if t.is_empty() || t.len() > 31 || t.starts_with('-') || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+                if t.is_empty()
+                    || t.len() > 31
+                    || t.starts_with('-')
+                    || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+                {
                     return Err(Error::Config(format!("--table {:?}: not a valid table name", a.table)));
                 }
                 Firewall::Pf(PfTarget { table: a.table.clone() })
             }
             "nftables" | "nft" => {
-                let (family, table) = a
-                    .nft_table
-                    .split_once(' ')
-                    .map(|(f, t)| (f.trim(), t.trim()))
-                    .ok_or_else(|| Error::Config(format!("--nft-table {:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\"", a.nft_table)))?;
+                let (family, table) =
+                    a.nft_table.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
+                        Error::Config(format!(
+                            "--nft-table {:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\"",
+                            a.nft_table
+                        ))
+                    })?;
                 if family != "inet" {
                     return Err(Error::Config(format!(
                         "--nft-table {:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)",
@@ -109,7 +115,9 @@ impl Output {
                 }
                 for (flag, name) in [("--nft-table", table), ("--nft-set4", &a.nft_set4), ("--nft-set6", &a.nft_set6)] {
                     if !crate::firewall::valid_name(name) {
-                        return Err(Error::Config(format!("{flag} {name:?}: not a valid nftables name (letters, digits, _)")));
+                        return Err(Error::Config(format!(
+                            "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
+                        )));
                     }
                 }
                 Firewall::Nftables(NftTarget {

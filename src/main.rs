@@ -115,13 +115,16 @@ fn scan(cfg: &Config) -> Result<Scanned, Error> {
     Ok(out)
 }
 
-fn read_one(reader: &mut Reader, scanner: &mut Scanner, tally: &mut Tally, path: &Path) -> Result<source::FileStats, Error> {
+fn read_one(
+    reader: &mut Reader,
+    scanner: &mut Scanner,
+    tally: &mut Tally,
+    path: &Path,
+) -> Result<source::FileStats, Error> {
     let cell = std::cell::RefCell::new(scanner);
-    reader.read_path(
-        path,
-        &mut |chunk| cell.borrow_mut().scan(chunk, &mut |ev| tally.add(ev)),
-        &mut || cell.borrow_mut().note_overlong(),
-    )
+    reader.read_path(path, &mut |chunk| cell.borrow_mut().scan(chunk, &mut |ev| tally.add(ev)), &mut || {
+        cell.borrow_mut().note_overlong()
+    })
 }
 
 fn add_stats(total: &mut ScanStats, s: &ScanStats) {
@@ -152,7 +155,13 @@ fn sync(cfg: &Config) -> Result<()> {
     for net in &current.entries {
         let (pieces, cut) = cfg.allow.carve(*net);
         for e in cut {
-            warn!("{}: {net} overlaps allowed {} ({}); {}", cfg.output.out.display(), e.net, allow_source(&e.source), if pieces.is_empty() { "removed".to_string() } else { format!("split into {} entries", pieces.len()) });
+            warn!(
+                "{}: {net} overlaps allowed {} ({}); {}",
+                cfg.output.out.display(),
+                e.net,
+                allow_source(&e.source),
+                if pieces.is_empty() { "removed".to_string() } else { format!("split into {} entries", pieces.len()) }
+            );
         }
         merged.extend(pieces);
     }
@@ -184,7 +193,11 @@ fn sync(cfg: &Config) -> Result<()> {
 
     summary(cfg, &scanned, &verdict.spared, added.len(), list.len(), before.len());
     if cfg.dry_run {
-        info!("dry run: {} would be {}; firewall not reloaded", cfg.output.out.display(), if changed { "rewritten" } else { "left as it is" });
+        info!(
+            "dry run: {} would be {}; firewall not reloaded",
+            cfg.output.out.display(),
+            if changed { "rewritten" } else { "left as it is" }
+        );
         return Ok(());
     }
     if changed {
@@ -202,7 +215,14 @@ fn sync(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-fn summary(cfg: &Config, s: &Scanned, spared_list: &[(IpAddr, &badguys::state::Record, Spared<'_>)], new: usize, total: usize, before: usize) {
+fn summary(
+    cfg: &Config,
+    s: &Scanned,
+    spared_list: &[(IpAddr, &badguys::state::Record, Spared<'_>)],
+    new: usize,
+    total: usize,
+    before: usize,
+) {
     let st = &s.stats;
     let hits: Vec<String> = cfg.rules.iter().map(|r: Rule| format!("{}={}", r.name(), st.hits(r))).collect();
     let mut skipped = Vec::new();

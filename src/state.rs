@@ -41,7 +41,8 @@ impl Default for Allowlist {
 impl Allowlist {
     /// The built-in reserved ranges only.
     pub fn new() -> Allowlist {
-        let entries = reserved().into_iter().map(|(net, why)| AllowEntry { net, source: AllowSource::Reserved(why) }).collect();
+        let entries =
+            reserved().into_iter().map(|(net, why)| AllowEntry { net, source: AllowSource::Reserved(why) }).collect();
         Allowlist { entries }
     }
 

@@ -120,12 +120,15 @@ fn corpus_split_across_buffers() {
             for part in [&c.input[..cut], &c.input[cut..]] {
                 sc.scan(part, &mut |ev| got.push(format!("{} {} {}", ev.what.name(), ev.ip, ev.count)));
             }
-            let whole_short: Vec<String> = whole.iter().map(|s| {
-                let mut it = s.split(' ');
-                let (w, ip) = (it.next().unwrap(), it.next().unwrap());
-                let n = it.next().and_then(|x| x.strip_prefix('x')).unwrap_or("1");
-                format!("{w} {ip} {n}")
-            }).collect();
+            let whole_short: Vec<String> = whole
+                .iter()
+                .map(|s| {
+                    let mut it = s.split(' ');
+                    let (w, ip) = (it.next().unwrap(), it.next().unwrap());
+                    let n = it.next().and_then(|x| x.strip_prefix('x')).unwrap_or("1");
+                    format!("{w} {ip} {n}")
+                })
+                .collect();
             assert_eq!(got, whole_short, "case at line {} split at byte {cut}", c.line);
         }
     }

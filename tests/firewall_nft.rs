@@ -51,7 +51,9 @@ impl Drop for Netns {
 }
 
 pub fn nft_available() -> bool {
-    require("root", is_root()) && require("nft (Debian package nftables)", have("nft")) && require("ip (iproute2)", have("ip"))
+    require("root", is_root())
+        && require("nft (Debian package nftables)", have("nft"))
+        && require("ip (iproute2)", have("ip"))
 }
 
 /// A namespace with contrib/nftables/badguys.nft loaded.
@@ -65,7 +67,17 @@ pub fn loaded(tag: &str) -> Netns {
 fn sync_in(ns: &Netns, e: &Env, extra: &[&str]) -> Run {
     let out = e.out();
     let log = e.log();
-    let mut args = vec!["sync", "--out", out.to_str().unwrap(), "--log", log.to_str().unwrap(), "--allow-file", "/dev/null", "--firewall", "nftables"];
+    let mut args = vec![
+        "sync",
+        "--out",
+        out.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--allow-file",
+        "/dev/null",
+        "--firewall",
+        "nftables",
+    ];
     args.extend_from_slice(extra);
     run(ns.cmd(BIN, &args))
 }
@@ -90,7 +102,10 @@ fn sync_fills_both_sets_and_replaces_them() {
     sync_in(&ns, &e, &[]).ok().stderr_has("nftables reloaded");
     assert_eq!(ns.set("badguys4"), ["192.0.2.1", "198.51.100.3", "203.0.113.0/24"]);
     assert_eq!(ns.set("badguys6"), ["2001:db8::1"]);
-    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "198.51.100.3", "203.0.113.0/24", "203.0.113.7", "2001:db8::1"]);
+    assert_eq!(
+        lines(&e.read("badguys")),
+        ["192.0.2.1", "198.51.100.3", "203.0.113.0/24", "203.0.113.7", "2001:db8::1"]
+    );
 
     // Allowing an address takes it out of file and set: a replace, not an add.
     sync_in(&ns, &e, &["--allow", "192.0.2.1", "--allow", "2001:db8::/32"]).ok();

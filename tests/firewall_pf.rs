@@ -32,7 +32,17 @@ fn with_path(e: &Env, bin: &std::path::Path, args: &[&str]) -> Run {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = e.out();
     let log = e.log();
-    let mut all = vec!["sync", "--out", out.to_str().unwrap(), "--log", log.to_str().unwrap(), "--allow-file", "/dev/null", "--firewall", "pf"];
+    let mut all = vec![
+        "sync",
+        "--out",
+        out.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--allow-file",
+        "/dev/null",
+        "--firewall",
+        "pf",
+    ];
     all.extend_from_slice(args);
     if args.first() == Some(&"reload") {
         all = vec!["reload", "--out", out.to_str().unwrap(), "--firewall", "pf"];
@@ -47,7 +57,10 @@ fn with_path(e: &Env, bin: &std::path::Path, args: &[&str]) -> Run {
 fn one_replace_per_change_exactly_as_pfctl_documents() {
     let e = Env::new();
     let bin = fake_pfctl(&e);
-    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1") + &sshd(2, "Invalid user a from 2001:db8::1 port 1"));
+    e.write(
+        "auth.log",
+        sshd(1, "Invalid user a from 192.0.2.1 port 1") + &sshd(2, "Invalid user a from 2001:db8::1 port 1"),
+    );
     with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
     let out = e.out();
     assert_eq!(e.read("pfctl.calls"), format!("-t\tbadhosts\t-T\treplace\t-f\t{}\n", out.display()));
@@ -59,7 +72,10 @@ fn one_replace_per_change_exactly_as_pfctl_documents() {
 
     // Another table name; --reload forces a call without a change.
     with_path(&e, &bin, &["--table", "ssh_abusers", "--reload"]).ok();
-    assert_eq!(e.read("pfctl.calls").lines().nth(1).unwrap(), format!("-t\tssh_abusers\t-T\treplace\t-f\t{}", out.display()));
+    assert_eq!(
+        e.read("pfctl.calls").lines().nth(1).unwrap(),
+        format!("-t\tssh_abusers\t-T\treplace\t-f\t{}", out.display())
+    );
 
     with_path(&e, &bin, &["reload"]).ok().stderr_has("2 entries loaded into pf");
     assert_eq!(e.read("pfctl.calls").lines().count(), 3);
@@ -87,7 +103,17 @@ fn missing_pfctl_is_a_firewall_error() {
     std::fs::create_dir_all(&empty).unwrap();
     let out = e.out();
     let log = e.log();
-    let mut c = e.cmd(["sync", "--out", out.to_str().unwrap(), "--log", log.to_str().unwrap(), "--allow-file", "/dev/null", "--firewall", "pf"]);
+    let mut c = e.cmd([
+        "sync",
+        "--out",
+        out.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--allow-file",
+        "/dev/null",
+        "--firewall",
+        "pf",
+    ]);
     c.env("PATH", &empty);
     run(c).code(4).stderr_has("cannot run");
 }

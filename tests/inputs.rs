@@ -19,7 +19,17 @@ fn missing_directory_and_unreadable_logs_are_input_errors() {
     // Unreadable: as root, run badguys as nobody (root reads anything).
     let secret = e.write("secret.log", sshd(1, "Invalid user a from 192.0.2.9 port 1"));
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let mut c = e.cmd(["sync", "--log", secret.to_str().unwrap(), "--out", "/nonexistent/out", "--firewall", "none", "--allow-file", "/dev/null"]);
+    let mut c = e.cmd([
+        "sync",
+        "--log",
+        secret.to_str().unwrap(),
+        "--out",
+        "/nonexistent/out",
+        "--firewall",
+        "none",
+        "--allow-file",
+        "/dev/null",
+    ]);
     if is_root() {
         std::fs::set_permissions(e.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         c.uid(65534).gid(65534);
@@ -35,7 +45,9 @@ fn missing_default_log_says_what_was_looked_for() {
     }
     let e = Env::new();
     let out = e.out();
-    run(e.cmd(["sync", "--out", out.to_str().unwrap(), "--firewall", "none"])).code(3).stderr_has("/var/log/auth.log does not exist");
+    run(e.cmd(["sync", "--out", out.to_str().unwrap(), "--firewall", "none"]))
+        .code(3)
+        .stderr_has("/var/log/auth.log does not exist");
 }
 
 #[test]
@@ -92,7 +104,9 @@ fn usage_and_config_errors_exit_2() {
     e.sync(&["--rules", "invalid-user,nonsense"]).code(2).stderr_has("unknown rule \"nonsense\"");
     e.sync(&["--allow", "192.0.2.0/33"]).code(2).stderr_has("--allow");
     e.sync(&["--firewall", "iptables"]).code(2).stderr_has("expected pf, nftables or none");
-    e.sync(&["--firewall", "nftables", "--nft-set4", "x; flush ruleset"]).code(2).stderr_has("not a valid nftables name");
+    e.sync(&["--firewall", "nftables", "--nft-set4", "x; flush ruleset"])
+        .code(2)
+        .stderr_has("not a valid nftables name");
     e.sync(&["--firewall", "nftables", "--nft-table", "ip badguys"]).code(2).stderr_has("family must be inet");
     e.write("allow", "192.0.2.1\n\nnot-an-address\n");
     let allow = e.path("allow");
@@ -109,16 +123,36 @@ fn unwritable_output_exits_4() {
     e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     let out = e.path("no/such/dir/badguys");
     let log = e.log();
-    run(e.cmd(["sync", "--log", log.to_str().unwrap(), "--out", out.to_str().unwrap(), "--firewall", "none", "--allow-file", "/dev/null"]))
-        .code(4)
-        .stderr_has("no/such/dir");
+    run(e.cmd([
+        "sync",
+        "--log",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--firewall",
+        "none",
+        "--allow-file",
+        "/dev/null",
+    ]))
+    .code(4)
+    .stderr_has("no/such/dir");
 }
 
 #[test]
 fn stdin_as_a_log() {
     let e = Env::new();
     let out = e.out();
-    let mut c = e.cmd(["sync", "--log", "-", "--out", out.to_str().unwrap(), "--firewall", "none", "--allow-file", "/dev/null"]);
+    let mut c = e.cmd([
+        "sync",
+        "--log",
+        "-",
+        "--out",
+        out.to_str().unwrap(),
+        "--firewall",
+        "none",
+        "--allow-file",
+        "/dev/null",
+    ]);
     c.stdin(std::fs::File::open(e.write("in", sshd(1, "Invalid user a from 192.0.2.5 port 1"))).unwrap());
     run(c).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.5"]);

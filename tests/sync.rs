@@ -11,8 +11,15 @@ fn reads_plain_rotated_and_gzip_oldest_first() {
     let e = Env::new();
     e.write("auth.log.2.gz", gzip(sshd(1, "Invalid user a from 192.0.2.2 port 1").as_bytes()));
     // A kex pair that straddles the rotation: error in .1, reset in the live log.
-    e.write("auth.log.1", sshd(5, "Invalid user b from 192.0.2.1 port 1") + &sshd(9, "error: kex_exchange_identification: read: Connection reset by peer"));
-    e.write("auth.log", sshd(9, "Connection reset by 2001:db8::9 port 2") + &sshd(7, "Invalid user c from 198.51.100.3 port 1"));
+    e.write(
+        "auth.log.1",
+        sshd(5, "Invalid user b from 192.0.2.1 port 1")
+            + &sshd(9, "error: kex_exchange_identification: read: Connection reset by peer"),
+    );
+    e.write(
+        "auth.log",
+        sshd(9, "Connection reset by 2001:db8::9 port 2") + &sshd(7, "Invalid user c from 198.51.100.3 port 1"),
+    );
     e.sync(&[]).ok().stderr_has("read 3 files");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "198.51.100.3", "2001:db8::9"]);
 
@@ -27,9 +34,15 @@ fn reads_plain_rotated_and_gzip_oldest_first() {
 fn merges_into_existing_file_keeping_cidrs_dropping_junk() {
     let e = Env::new();
     e.write("badguys", "203.0.113.0/24\nthis is not an address\n2001:db8:1::/48\n192.0.2.200\n");
-    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.100 port 1") + &sshd(2, "Invalid user x from 2001:db8:2::1 port 1"));
+    e.write(
+        "auth.log",
+        sshd(1, "Invalid user x from 192.0.2.100 port 1") + &sshd(2, "Invalid user x from 2001:db8:2::1 port 1"),
+    );
     e.sync(&[]).ok().stderr_has("not an address or network, dropped").stderr_has("this is not an address");
-    assert_eq!(lines(&e.read("badguys")), ["192.0.2.100", "192.0.2.200", "203.0.113.0/24", "2001:db8:1::/48", "2001:db8:2::1"]);
+    assert_eq!(
+        lines(&e.read("badguys")),
+        ["192.0.2.100", "192.0.2.200", "203.0.113.0/24", "2001:db8:1::/48", "2001:db8:2::1"]
+    );
 }
 
 #[test]
@@ -72,7 +85,9 @@ fn allowlist_carves_existing_networks() {
     let e = Env::new();
     e.write("badguys", "192.0.2.0/24\n198.51.100.5\n");
     e.write("auth.log", "");
-    e.sync(&["--allow", "192.0.2.128/25", "--allow", "198.51.100.5"]).ok().stderr_has("192.0.2.0/24 overlaps allowed 192.0.2.128/25");
+    e.sync(&["--allow", "192.0.2.128/25", "--allow", "198.51.100.5"])
+        .ok()
+        .stderr_has("192.0.2.0/24 overlaps allowed 192.0.2.128/25");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.0/25"]);
 }
 

@@ -53,7 +53,9 @@ pub fn script(t: &NftTarget, entries: &[Net]) -> String {
 /// digits and underscores.
 pub fn valid_name(name: &str) -> bool {
     let mut b = name.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic()) && b.all(|c| c.is_ascii_alphanumeric() || c == b'_') && name.len() <= 64
+    b.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && name.len() <= 64
 }
 
 #[cfg(test)]
@@ -62,8 +64,14 @@ mod tests {
 
     #[test]
     fn script_shape() {
-        let t = NftTarget { family: "inet".into(), table: "badguys".into(), set4: "badguys4".into(), set6: "badguys6".into() };
-        let mut e: Vec<Net> = ["192.0.2.0/24", "192.0.2.7", "198.51.100.1", "2001:db8::1"].iter().map(|s| s.parse().unwrap()).collect();
+        let t = NftTarget {
+            family: "inet".into(),
+            table: "badguys".into(),
+            set4: "badguys4".into(),
+            set6: "badguys6".into(),
+        };
+        let mut e: Vec<Net> =
+            ["192.0.2.0/24", "192.0.2.7", "198.51.100.1", "2001:db8::1"].iter().map(|s| s.parse().unwrap()).collect();
         e.sort();
         assert_eq!(
             script(&t, &e),

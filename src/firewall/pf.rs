@@ -13,7 +13,8 @@ pub struct PfTarget {
 
 impl PfTarget {
     pub fn replace(&self, file: &Path) -> Result<(), Error> {
-        let file = file.to_str().ok_or_else(|| Error::Config(format!("{}: pfctl needs a UTF-8 path", file.display())))?;
+        let file =
+            file.to_str().ok_or_else(|| Error::Config(format!("{}: pfctl needs a UTF-8 path", file.display())))?;
         super::run("pfctl", &["-t", &self.table, "-T", "replace", "-f", file], None)
     }
 }

@@ -45,7 +45,12 @@ pub fn split(line: &[u8]) -> Line<'_> {
 /// rest after the following space.
 fn stamp(line: &[u8]) -> Option<(Stamp<'_>, &[u8])> {
     let b = line;
-    if b.len() >= 16 && b[0].is_ascii_uppercase() && b[1].is_ascii_lowercase() && b[2].is_ascii_lowercase() && b[3] == b' ' {
+    if b.len() >= 16
+        && b[0].is_ascii_uppercase()
+        && b[1].is_ascii_lowercase()
+        && b[2].is_ascii_lowercase()
+        && b[3] == b' '
+    {
         // Day: " 1", "01", "1" (unpadded) or "10".
         let (day_end, ok) = match (b[4], b[5]) {
             (b' ', d) if d.is_ascii_digit() => (6, true),
@@ -72,10 +77,7 @@ fn stamp(line: &[u8]) -> Option<(Stamp<'_>, &[u8])> {
 }
 
 fn is_clock(t: &[u8]) -> bool {
-    t.len() == 8
-        && t[2] == b':'
-        && t[5] == b':'
-        && [0, 1, 3, 4, 6, 7].iter().all(|&i| t[i].is_ascii_digit())
+    t.len() == 8 && t[2] == b':' && t[5] == b':' && [0, 1, 3, 4, 6, 7].iter().all(|&i| t[i].is_ascii_digit())
 }
 
 /// A non-empty token up to the next space; returns it and what follows the space.
@@ -147,7 +149,10 @@ mod tests {
 
     #[test]
     fn untagged_and_bare() {
-        assert!(matches!(split(b"Oct  1 14:42:51 bsd last message repeated 2 times"), Line::Untagged { text: b"last message repeated 2 times", .. }));
+        assert!(matches!(
+            split(b"Oct  1 14:42:51 bsd last message repeated 2 times"),
+            Line::Untagged { text: b"last message repeated 2 times", .. }
+        ));
         assert_eq!(split(b"Invalid user x from 192.0.2.1 port 2"), Line::Bare(b"Invalid user x from 192.0.2.1 port 2"));
         assert!(matches!(split(b"Oct  1 14:42:51 h sshd[x]: m"), Line::Untagged { .. }));
         assert_eq!(split(b""), Line::Bare(b""));

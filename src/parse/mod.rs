@@ -135,7 +135,15 @@ impl Scanner {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&needles)
             .expect("a handful of literals always builds");
-        Scanner { rules, finder, kex: HashMap::new(), kex_bare: None, last: None, offset: 0, stats: ScanStats::default() }
+        Scanner {
+            rules,
+            finder,
+            kex: HashMap::new(),
+            kex_bare: None,
+            last: None,
+            offset: 0,
+            stats: ScanStats::default(),
+        }
     }
 
     pub fn stats(&self) -> &ScanStats {
@@ -222,25 +230,30 @@ impl Scanner {
             What::Login => self.stats.logins += u64::from(ev.count),
         }
         emit(&ev);
-        let last = self.last.get_or_insert_with(|| Last { what: ev.what, ip: ev.ip, user: None, pid: None, end });
-        last.what = ev.what;
-        last.ip = ev.ip;
-        last.pid = ev.pid;
-        last.end = end;
-        match (&mut last.user, ev.user) {
-            (Some(buf), Some(u)) => {
+        let user = match (self.last.take().and_then(|l| l.user), ev.user) {
+            (Some(mut buf), Some(u)) => {
                 buf.clear();
                 buf.extend_from_slice(u);
+                Some(buf)
             }
-            (slot, u) => *slot = u.map(<[u8]>::to_vec),
-        }
+            (_, u) => u.map(<[u8]>::to_vec),
+        };
+        self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, end });
     }
 
     /// `last message repeated N times` repeats the line just before it.
-    fn syslogd_repeat(&mut self, text: &[u8], stamp: Stamp<'_>, host: &[u8], start: u64, end: u64, emit: &mut dyn FnMut(&Event<'_>)) {
+    fn syslogd_repeat(
+        &mut self,
+        text: &[u8],
+        stamp: Stamp<'_>,
+        host: &[u8],
+        start: u64,
+        end: u64,
+        emit: &mut dyn FnMut(&Event<'_>),
+    ) {
         let text = text.strip_prefix(b"--- ").unwrap_or(text);
         let text = text.strip_suffix(b" ---").unwrap_or(text);
-        let Some(n) = text.strip_prefix(b"last message repeated ").and_then(|t| repeat_count(t)) else { return };
+        let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return };
         let Some(last) = self.last.take() else { return };
         if last.end + 1 != start {
             return;

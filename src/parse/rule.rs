@@ -66,9 +66,7 @@ impl Rule {
     pub fn describe(self) -> &'static str {
         match self {
             Rule::InvalidUser => "Invalid user admin from 203.0.113.5 port 52144",
-            Rule::RootDisconnect => {
-                "Disconnected from authenticating user root 203.0.113.5 port 52144 [preauth]"
-            }
+            Rule::RootDisconnect => "Disconnected from authenticating user root 203.0.113.5 port 52144 [preauth]",
             Rule::KexReset => {
                 "error: kex_exchange_identification: read: Connection reset by peer, then \
                  Connection reset by 203.0.113.5 port 52144 (same sshd process)"
@@ -107,10 +105,7 @@ pub struct UnknownRule(pub String);
 impl FromStr for Rule {
     type Err = UnknownRule;
     fn from_str(s: &str) -> Result<Rule, UnknownRule> {
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| UnknownRule(s.to_string()))
+        Rule::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| UnknownRule(s.to_string()))
     }
 }
 

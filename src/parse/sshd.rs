@@ -68,7 +68,9 @@ pub fn classify(m: &[u8]) -> Message<'_> {
     let r = match first {
         b'I' => strip(m, b"Invalid user ").map(|rest| user_addr(rest, true, Rule::InvalidUser)),
         b'D' => strip(m, b"Disconnected from authenticating user root ")
-            .map(|rest| addr_port(rest).map_or(Message::BadAddress, |ip| attack(Rule::RootDisconnect, ip, Some(b"root"))))
+            .map(|rest| {
+                addr_port(rest).map_or(Message::BadAddress, |ip| attack(Rule::RootDisconnect, ip, Some(b"root")))
+            })
             .or_else(|| strip(m, b"Did not receive identification string from ").map(no_ident)),
         b'k' | b'm' => return error_level(m),
         b'C' => strip(m, b"Connection reset by ").map(|rest| match addr_port(rest) {
@@ -247,7 +249,9 @@ mod tests {
             attack(Rule::Negotiation, ip("192.0.2.3"), None)
         );
         assert_eq!(
-            classify(b"drop connection #0 from [2001:db8::7]:51022 on [2001:db8::1]:22 penalty: exceeded LoginGraceTime"),
+            classify(
+                b"drop connection #0 from [2001:db8::7]:51022 on [2001:db8::1]:22 penalty: exceeded LoginGraceTime"
+            ),
             attack(Rule::Penalty, ip("2001:db8::7"), None)
         );
         assert!(is_port(b"65535") && !is_port(b"65536") && !is_port(b"") && !is_port(b"22a"));

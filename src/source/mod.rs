@@ -134,7 +134,12 @@ impl Reader {
     }
 
     /// Plain text or gzip, told by the magic number.
-    fn read_any(&mut self, r: &mut dyn Read, chunk: &mut dyn FnMut(&[u8]), overlong: &mut dyn FnMut()) -> io::Result<FileStats> {
+    fn read_any(
+        &mut self,
+        r: &mut dyn Read,
+        chunk: &mut dyn FnMut(&[u8]),
+        overlong: &mut dyn FnMut(),
+    ) -> io::Result<FileStats> {
         let mut head = [0u8; 2];
         let n = read_full(r, &mut head)?;
         let mut head_then_rest = io::Cursor::new(&head[..n]).chain(r);
@@ -143,7 +148,10 @@ impl Reader {
             let mut stats = FileStats { gzip: true, ..FileStats::default() };
             if let Err(e) = self.lines(&mut gz, chunk, overlong, &mut stats) {
                 // A truncated or corrupt archive: keep what was decoded.
-                if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof) {
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) {
                     stats.damaged = Some(e.to_string());
                 } else {
                     return Err(e);
@@ -157,7 +165,13 @@ impl Reader {
         }
     }
 
-    fn lines(&mut self, r: &mut dyn Read, chunk: &mut dyn FnMut(&[u8]), overlong: &mut dyn FnMut(), stats: &mut FileStats) -> io::Result<()> {
+    fn lines(
+        &mut self,
+        r: &mut dyn Read,
+        chunk: &mut dyn FnMut(&[u8]),
+        overlong: &mut dyn FnMut(),
+        stats: &mut FileStats,
+    ) -> io::Result<()> {
         let buf = &mut self.buf;
         let mut filled = 0;
         let mut skipping = false;
@@ -244,7 +258,11 @@ mod tests {
         let mut lines = Vec::new();
         let mut over = 0;
         let stats = r
-            .read_any(&mut &data[..], &mut |c| lines.extend(c.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec)), &mut || over += 1)
+            .read_any(
+                &mut &data[..],
+                &mut |c| lines.extend(c.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec)),
+                &mut || over += 1,
+            )
             .unwrap();
         assert_eq!(stats.overlong, over);
         (lines, over)
@@ -271,14 +289,24 @@ mod tests {
         assert_eq!(lines.len(), 20000);
         let mut r = Reader::new();
         let mut n = 0;
-        let stats = r.read_any(&mut &gz[..gz.len() / 2], &mut |c| n += c.split(|&b| b == b'\n').count(), &mut || {}).unwrap();
+        let stats =
+            r.read_any(&mut &gz[..gz.len() / 2], &mut |c| n += c.split(|&b| b == b'\n').count(), &mut || {}).unwrap();
         assert!(stats.damaged.is_some() && n > 0);
     }
 
     #[test]
     fn rotated_order() {
         let d = tempfile::tempdir().unwrap();
-        for n in ["auth.log", "auth.log.1", "auth.log.2.gz", "auth.log.10.gz", "auth.log-20240101.gz", "auth.log.3.xz", "auth.logx", "auth.log.old"] {
+        for n in [
+            "auth.log",
+            "auth.log.1",
+            "auth.log.2.gz",
+            "auth.log.10.gz",
+            "auth.log-20240101.gz",
+            "auth.log.3.xz",
+            "auth.logx",
+            "auth.log.old",
+        ] {
             std::fs::write(d.path().join(n), "").unwrap();
         }
         let (found, skipped) = rotated(&d.path().join("auth.log"));
