@@ -134,6 +134,7 @@ fn add_stats(total: &mut ScanStats, s: &ScanStats) {
     total.logins += s.logins;
     total.bad_address += s.bad_address;
     total.overlong += s.overlong;
+    total.bare_events += s.bare_events;
     for (t, h) in total.hits.iter_mut().zip(s.hits) {
         *t += h;
     }
@@ -234,6 +235,13 @@ fn summary(
     }
     if s.damaged > 0 {
         skipped.push(format!("{} damaged gzip files", s.damaged));
+    }
+    if st.bare_events > 0 {
+        warn!(
+            "{} events came from bare lines (sshd -E): OpenSSH writes newlines in user names unescaped there, \
+             so a crafted user name can forge a whole line; log to syslog or the journal where you can",
+            st.bare_events
+        );
     }
     let (mut allowed, mut accepted) = (0, 0);
     for (_, _, why) in spared_list {

@@ -7,4 +7,5 @@ mod corpus;
 mod firewall_nft;
 mod firewall_pf;
 mod inputs;
+mod props;
 mod sync;

@@ -1,16 +1,15 @@
 //! nftables: one `nft -f -` transaction that flushes and refills an IPv4 and
 //! an IPv6 interval set. nft applies a whole input as one netlink batch, so
-//! the sets are never seen half-filled. Elements are sent in statements of
-//! [`CHUNK`] so the parser's memory stays bounded on huge lists.
+//! the sets are never seen half-filled. Each set gets one `add element`
+//! statement: measured on nft 1.0.6 with 100k addresses, one statement took
+//! 0.76-0.82 s and statements of 8192 took 0.95-1.09 s, with the same peak
+//! memory; the kernel needs no chunking at that size.
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use crate::addr::{collapse, Net};
 use crate::Error;
-
-/// Elements per `add element` statement (all in one transaction).
-pub const CHUNK: usize = 8192;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NftTarget {
@@ -35,16 +34,17 @@ pub fn script(t: &NftTarget, entries: &[Net]) -> String {
     let mut s = String::with_capacity(64 + entries.len() * 20);
     for (set, list) in [(&t.set4, &v4), (&t.set6, &v6)] {
         let _ = writeln!(s, "flush set {} {} {}", t.family, t.table, set);
-        for chunk in list.chunks(CHUNK) {
-            let _ = write!(s, "add element {} {} {} {{ ", t.family, t.table, set);
-            for (i, n) in chunk.iter().enumerate() {
-                if i > 0 {
-                    s.push_str(", ");
-                }
-                let _ = write!(s, "{n}");
-            }
-            s.push_str(" }\n");
+        if list.is_empty() {
+            continue;
         }
+        let _ = write!(s, "add element {} {} {} {{ ", t.family, t.table, set);
+        for (i, n) in list.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{n}");
+        }
+        s.push_str(" }\n");
     }
     s
 }

@@ -70,6 +70,9 @@ pub struct ScanStats {
     pub bad_address: u64,
     /// Lines longer than the scanner accepts (their bytes are not parsed).
     pub overlong: u64,
+    /// Events from bare lines (`sshd -E`), where OpenSSH writes control
+    /// characters of user names unescaped: a crafted name can forge a line.
+    pub bare_events: u64,
 }
 
 impl ScanStats {
@@ -220,6 +223,9 @@ impl Scanner {
             }
             Message::Reset { .. } | Message::Other => return,
         };
+        if ctx.bare {
+            self.stats.bare_events += 1;
+        }
         self.emit(Event { what, ip, user, count, host: ctx.host, pid: ctx.pid, stamp: ctx.stamp }, ctx.end, emit);
     }
 

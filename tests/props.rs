@@ -1,0 +1,125 @@
+//! Property tests on the line parser: no panic on any bytes, and no user
+//! name can make it report an address other than the real client's.
+
+use std::net::IpAddr;
+
+use badguys::parse::{RuleSet, Scanner, What};
+use proptest::prelude::*;
+
+fn events(input: &[u8]) -> Vec<(What, IpAddr, u32)> {
+    let mut sc = Scanner::new(RuleSet::all());
+    let mut out = Vec::new();
+    sc.scan(input, &mut |ev| out.push((ev.what, ev.ip, ev.count)));
+    out
+}
+
+/// Pieces an attacker would put in a user name (syslog escapes control
+/// characters, so no newline).
+fn hostile_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(" from 198.51.100.66 port 22".to_string()),
+        Just(" from 2001:db8::66".to_string()),
+        Just(" port 22".to_string()),
+        Just(" port ".to_string()),
+        Just(" from ".to_string()),
+        Just(" [preauth]".to_string()),
+        Just(" ssh2".to_string()),
+        Just("Connection reset by 198.51.100.67 port 1".to_string()),
+        Just("invalid user ".to_string()),
+        Just("root ".to_string()),
+        Just("\\033[31m".to_string()),
+        Just("]".to_string()),
+        Just(" ".to_string()),
+        "[a-zA-Z0-9._-]{0,12}",
+        "[ -~]{0,20}",
+    ]
+}
+
+fn user_name() -> impl Strategy<Value = String> {
+    proptest::collection::vec(hostile_piece(), 0..6)
+        .prop_map(|v| v.concat())
+        .prop_map(|s| s.chars().take(100).collect())
+}
+
+fn client() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        (0u8..=255).prop_map(|d| IpAddr::from([192, 0, 2, d])),
+        (0u16..=0xffff).prop_map(|d| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, d])),
+    ]
+}
+
+/// sshd messages that carry a user name before the address.
+fn message_with_user() -> impl Strategy<Value = (String, IpAddr)> {
+    (0usize..6, user_name(), client(), 1u16..=65535, any::<bool>()).prop_map(|(shape, user, ip, port, preauth)| {
+        let p = if preauth { " [preauth]" } else { "" };
+        let m = match shape {
+            0 => format!("Invalid user {user} from {ip} port {port}"),
+            1 => format!("Invalid user {user} from {ip}"),
+            2 => format!("Failed password for {user} from {ip} port {port} ssh2"),
+            3 => format!("Failed password for invalid user {user} from {ip} port {port} ssh2"),
+            4 => format!(
+                "error: maximum authentication attempts exceeded for invalid user {user} from {ip} port {port} ssh2{p}"
+            ),
+            _ => format!("Accepted password for {user} from {ip} port {port} ssh2"),
+        };
+        (m, ip)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_panic_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = events(&data);
+    }
+
+    #[test]
+    fn no_panic_on_mangled_sshd_lines(
+        (msg, _) in message_with_user(),
+        cut in 0usize..200,
+        junk in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let mut line = format!("Oct  1 14:42:51 gw sshd[42]: {msg}").into_bytes();
+        let cut = cut.min(line.len());
+        line.truncate(cut);
+        line.extend_from_slice(&junk);
+        line.push(b'\n');
+        let _ = events(&line);
+    }
+
+    #[test]
+    fn a_user_name_never_names_another_address((msg, ip) in message_with_user(), pid in 1u32..99999) {
+        let line = format!("Oct  1 14:42:51 gw sshd[{pid}]: {msg}\n");
+        for (_, got, _) in events(line.as_bytes()) {
+            prop_assert_eq!(got, ip, "line: {}", line);
+        }
+    }
+
+    #[test]
+    fn every_reported_address_is_in_the_line(
+        lines in proptest::collection::vec(message_with_user(), 1..8),
+    ) {
+        let mut text = String::new();
+        for (i, (m, _)) in lines.iter().enumerate() {
+            text.push_str(&format!("2024-10-01T14:42:51.123456+00:00 web1 sshd-session[{i}]: {m}\n"));
+        }
+        for (_, ip, _) in events(text.as_bytes()) {
+            prop_assert!(text.contains(&format!(" {ip}")), "{} not in {}", ip, text);
+        }
+    }
+
+    #[test]
+    fn kex_reset_needs_its_pair(ip in client(), pid in 1u32..1000, other in 1u32..1000) {
+        let reset = format!("Oct  1 14:42:51 gw sshd[{pid}]: Connection reset by {ip} port 4242\n");
+        prop_assert!(events(reset.as_bytes()).is_empty());
+        let kex = format!("Oct  1 14:42:51 gw sshd[{other}]: error: kex_exchange_identification: read: Connection reset by peer\n");
+        let got = events(format!("{kex}{reset}").as_bytes());
+        if other == pid {
+            prop_assert_eq!(got.len(), 1);
+            prop_assert_eq!(got[0].1, ip);
+        } else {
+            prop_assert!(got.is_empty());
+        }
+    }
+}
