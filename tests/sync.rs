@@ -165,3 +165,18 @@ fn lock_contention_waits_then_gives_up() {
     t.join().unwrap();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
 }
+
+/// The README's first command, on the bundled sample: what it prints is
+/// what the README promises.
+#[test]
+fn readme_sample_command() {
+    let e = Env::new();
+    let out = e.out();
+    let log = repo_file("tests/data/sample/auth.log");
+    let r = run(e.cmd(["sync", "--log", log.to_str().unwrap(), "--out", out.to_str().unwrap(), "--firewall", "none", "--print"]));
+    r.ok().stderr_has("read 3 files").stderr_has("spared 2 (1 allowlist, 1 accepted login)");
+    assert_eq!(
+        lines(&r.stdout),
+        ["198.51.100.23", "198.51.100.77", "203.0.113.45", "203.0.113.200", "2001:db8:4:7::9", "2001:db8:4:7::15", "2001:db8:9::1"]
+    );
+}
