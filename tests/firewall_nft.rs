@@ -22,14 +22,14 @@ impl Netns {
     }
 
     /// `ip netns exec NAME program args…`
-    pub fn cmd(&self, program: &str, args: &[&str]) -> Command {
+    pub fn cmd<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, program: &str, args: I) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]).args(args);
         c
     }
 
     pub fn nft(&self, args: &[&str]) -> String {
-        let r = run(self.cmd("nft", args));
+        let r = run(self.cmd("nft", args.iter()));
         assert_eq!(r.code, 0, "nft {args:?}: {}", r.stderr);
         r.stdout
     }
@@ -65,21 +65,9 @@ pub fn loaded(tag: &str) -> Netns {
 }
 
 fn sync_in(ns: &Netns, e: &Env, extra: &[&str]) -> Run {
-    let out = e.out();
-    let log = e.log();
-    let mut args = vec![
-        "sync",
-        "--out",
-        out.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--allow-file",
-        "/dev/null",
-        "--firewall",
-        "nftables",
-    ];
+    let mut args = vec!["--firewall", "nftables"];
     args.extend_from_slice(extra);
-    run(ns.cmd(BIN, &args))
+    run(ns.cmd(BIN, e.sync_args(&args)))
 }
 
 #[test]

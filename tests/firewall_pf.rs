@@ -28,26 +28,18 @@ exit "$code"
     bin
 }
 
+/// `badguys sync --firewall pf ARGS` (or `badguys reload --firewall pf
+/// ARGS` when ARGS starts with `reload`) with the fake pfctl first on PATH.
 fn with_path(e: &Env, bin: &std::path::Path, args: &[&str]) -> Run {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = e.out();
-    let log = e.log();
-    let mut all = vec![
-        "sync",
-        "--out",
-        out.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--allow-file",
-        "/dev/null",
-        "--firewall",
-        "pf",
-    ];
-    all.extend_from_slice(args);
-    if args.first() == Some(&"reload") {
-        all = vec!["reload", "--out", out.to_str().unwrap(), "--firewall", "pf"];
-        all.extend_from_slice(&args[1..]);
-    }
+    let all: Vec<String> = if args.first() == Some(&"reload") {
+        let out = e.out().display().to_string();
+        ["reload", "--out", &out, "--firewall", "pf"].iter().chain(&args[1..]).map(|s| s.to_string()).collect()
+    } else {
+        let mut a = vec!["--firewall", "pf"];
+        a.extend_from_slice(args);
+        e.sync_args(&a)
+    };
     let mut c = e.cmd(all);
     c.env("PATH", path);
     run(c)
@@ -101,19 +93,7 @@ fn missing_pfctl_is_a_firewall_error() {
     e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     let empty = e.path("empty-bin");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = e.out();
-    let log = e.log();
-    let mut c = e.cmd([
-        "sync",
-        "--out",
-        out.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--allow-file",
-        "/dev/null",
-        "--firewall",
-        "pf",
-    ]);
+    let mut c = e.cmd(e.sync_args(&["--firewall", "pf"]));
     c.env("PATH", &empty);
     run(c).code(4).stderr_has("cannot run");
 }

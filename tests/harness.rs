@@ -51,24 +51,29 @@ impl Env {
         c
     }
 
-    /// `badguys sync` on auth.log into `badguys`, no firewall, no allow
-    /// file, plus `extra`.
+    /// The argv of `badguys sync` on auth.log into `badguys`, no firewall,
+    /// no allow file; `extra` follows, and an `--out`, `--log`,
+    /// `--firewall` or `--allow-file` in it replaces the default.
+    pub fn sync_args(&self, extra: &[&str]) -> Vec<String> {
+        let defaults = [
+            ("--out", self.out().display().to_string()),
+            ("--log", self.log().display().to_string()),
+            ("--firewall", "none".to_string()),
+            ("--allow-file", "/dev/null".to_string()),
+        ];
+        let mut args = vec!["sync".to_string()];
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), value]);
+            }
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Runs `badguys` with [`Env::sync_args`].
     pub fn sync(&self, extra: &[&str]) -> Run {
-        let out = self.out();
-        let log = self.log();
-        let os = |s: &'static str| OsStr::new(s);
-        let mut args: Vec<&OsStr> = vec![os("sync"), os("--out"), out.as_os_str()];
-        if !extra.contains(&"--allow-file") {
-            args.extend([os("--allow-file"), os("/dev/null")]);
-        }
-        if !extra.contains(&"--log") {
-            args.extend([os("--log"), log.as_os_str()]);
-        }
-        if !extra.contains(&"--firewall") {
-            args.extend([os("--firewall"), os("none")]);
-        }
-        args.extend(extra.iter().map(OsStr::new));
-        run(self.cmd(args))
+        run(self.cmd(self.sync_args(extra)))
     }
 }
 

@@ -19,17 +19,7 @@ fn missing_directory_and_unreadable_logs_are_input_errors() {
     // Unreadable: as root, run badguys as nobody (root reads anything).
     let secret = e.write("secret.log", sshd(1, "Invalid user a from 192.0.2.9 port 1"));
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let mut c = e.cmd([
-        "sync",
-        "--log",
-        secret.to_str().unwrap(),
-        "--out",
-        "/nonexistent/out",
-        "--firewall",
-        "none",
-        "--allow-file",
-        "/dev/null",
-    ]);
+    let mut c = e.cmd(e.sync_args(&["--log", secret.to_str().unwrap(), "--out", "/nonexistent/out"]));
     if is_root() {
         std::fs::set_permissions(e.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         c.uid(65534).gid(65534);
@@ -122,37 +112,13 @@ fn unwritable_output_exits_4() {
     let e = Env::new();
     e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     let out = e.path("no/such/dir/badguys");
-    let log = e.log();
-    run(e.cmd([
-        "sync",
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--firewall",
-        "none",
-        "--allow-file",
-        "/dev/null",
-    ]))
-    .code(4)
-    .stderr_has("no/such/dir");
+    e.sync(&["--out", out.to_str().unwrap()]).code(4).stderr_has("no/such/dir");
 }
 
 #[test]
 fn stdin_as_a_log() {
     let e = Env::new();
-    let out = e.out();
-    let mut c = e.cmd([
-        "sync",
-        "--log",
-        "-",
-        "--out",
-        out.to_str().unwrap(),
-        "--firewall",
-        "none",
-        "--allow-file",
-        "/dev/null",
-    ]);
+    let mut c = e.cmd(e.sync_args(&["--log", "-"]));
     c.stdin(std::fs::File::open(e.write("in", sshd(1, "Invalid user a from 192.0.2.5 port 1"))).unwrap());
     run(c).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.5"]);

@@ -173,10 +173,27 @@ fn readme_sample_command() {
     let e = Env::new();
     let out = e.out();
     let log = repo_file("tests/data/sample/auth.log");
-    let r = run(e.cmd(["sync", "--log", log.to_str().unwrap(), "--out", out.to_str().unwrap(), "--firewall", "none", "--print"]));
+    let r = run(e.cmd([
+        "sync",
+        "--log",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--firewall",
+        "none",
+        "--print",
+    ]));
     r.ok().stderr_has("read 3 files").stderr_has("spared 2 (1 allowlist, 1 accepted login)");
     assert_eq!(
         lines(&r.stdout),
-        ["198.51.100.23", "198.51.100.77", "203.0.113.45", "203.0.113.200", "2001:db8:4:7::9", "2001:db8:4:7::15", "2001:db8:9::1"]
+        [
+            "198.51.100.23",
+            "198.51.100.77",
+            "203.0.113.45",
+            "203.0.113.200",
+            "2001:db8:4:7::9",
+            "2001:db8:4:7::15",
+            "2001:db8:9::1"
+        ]
     );
 }
