@@ -132,11 +132,11 @@ fn replace_of_100k_addresses_in_one_run() {
     e.write("badguys", &list);
     let out = e.out();
     let t = Instant::now();
-    let r = run(ns.cmd(BIN, &["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"]));
+    let r = run(ns.cmd(BIN, ["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"]));
     let first = t.elapsed();
     r.ok().stderr_has("100000 entries loaded into nftables");
     let t = Instant::now();
-    run(ns.cmd(BIN, &["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"])).ok();
+    run(ns.cmd(BIN, ["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"])).ok();
     let second = t.elapsed();
     let v4 = ns.set("badguys4").len();
     let v6 = ns.set("badguys6").len();
