@@ -19,6 +19,9 @@ pub fn parse_ip(token: &[u8]) -> Option<IpAddr> {
     if token.is_empty() || token.len() > 64 {
         return None;
     }
+    if let Some(v4) = parse_ipv4(token) {
+        return Some(IpAddr::V4(v4));
+    }
     let token = match memchr::memchr(b'%', token) {
         Some(i) => &token[..i],
         None => token,
@@ -26,6 +29,31 @@ pub fn parse_ip(token: &[u8]) -> Option<IpAddr> {
     let s = std::str::from_utf8(token).ok()?;
     let ip = IpAddr::from_str(s).ok()?;
     Some(canonical(ip))
+}
+
+/// Dotted-quad IPv4 straight from bytes, as strict as the standard
+/// library's parser (four decimal octets up to 255, no leading zeros).
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut v: u16 = 0;
+        for &d in p {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes plain IPv4; everything else
@@ -275,6 +303,27 @@ mod tests {
         assert_eq!(parse_ip(b"fe80::1%em0"), Some("fe80::1".parse().unwrap()));
         for bad in [&b""[..], b"999.1.1.1", b"192.0.2.1.5", b"example.com", b"[::1]", b"1.2.3.4 ", b"\xff"] {
             assert_eq!(parse_ip(bad), None, "{:?}", bad.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_std() {
+        for s in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "192.0.2.1",
+            "1.2.3.04",
+            "1.2.3.256",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1..2.3",
+            "01.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.4a",
+            "1.2.3.+4",
+        ] {
+            assert_eq!(parse_ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{s}");
         }
     }
 

@@ -177,10 +177,14 @@ fn sync(cfg: &Config) -> Result<()> {
     let content = store::render(&list);
     let changed = content != current.bytes;
 
-    let mut stdout = io::stdout().lock();
+    let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     if cfg.dry_run {
         for (ip, rec) in &added {
-            writeln!(stdout, "+ {ip}\t{}{}", rec.rules_summary(), users(&rec.users))?;
+            write!(stdout, "+ {ip}\t{}", rec.rules_summary())?;
+            for (i, u) in rec.users.iter().enumerate() {
+                write!(stdout, "{}{}", if i == 0 { "\tusers: " } else { "," }, u.escape_ascii())?;
+            }
+            writeln!(stdout)?;
         }
         for (ip, rec, why) in &verdict.spared {
             writeln!(stdout, "= {ip}\t{}\tspared: {}", rec.rules_summary(), spared(why))?;
@@ -269,14 +273,6 @@ fn summary(
         allowed,
         accepted
     );
-}
-
-fn users(u: &[Vec<u8>]) -> String {
-    if u.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = u.iter().map(|n| n.escape_ascii().to_string()).collect();
-    format!("\tusers: {}", names.join(","))
 }
 
 fn spared(why: &Spared<'_>) -> String {

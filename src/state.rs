@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
 use std::path::PathBuf;
 
 use crate::addr::{reserved, Net};
@@ -95,20 +97,15 @@ impl Record {
     }
 
     /// `invalid-user=3 kex-reset=1`
-    pub fn rules_summary(&self) -> String {
-        Rule::ALL
-            .iter()
-            .filter(|r| self.hits[**r as usize] > 0)
-            .map(|r| format!("{}={}", r.name(), self.hits[*r as usize]))
-            .collect::<Vec<_>>()
-            .join(" ")
+    pub fn rules_summary(&self) -> RulesSummary<'_> {
+        RulesSummary(self)
     }
 }
 
 /// Events gathered per address.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
-    pub records: HashMap<IpAddr, Record>,
+    pub records: HashMap<IpAddr, Record, RandomState>,
 }
 
 impl Tally {
@@ -120,14 +117,32 @@ impl Tally {
                 *h = h.saturating_add(ev.count);
                 if let Some(user) = ev.user {
                     if rec.users.last().map(Vec::as_slice) != Some(user) {
-                        if rec.users.len() == USERS_KEPT {
-                            rec.users.remove(0);
-                        }
-                        rec.users.push(user.to_vec());
+                        // Full: recycle the oldest name's allocation.
+                        let mut buf = if rec.users.len() == USERS_KEPT { rec.users.remove(0) } else { Vec::new() };
+                        buf.clear();
+                        buf.extend_from_slice(user);
+                        rec.users.push(buf);
                     }
                 }
             }
             What::Login => rec.logins = rec.logins.saturating_add(ev.count),
         }
+    }
+}
+
+/// Displays a record's hits as `invalid-user=3 kex-reset=1`.
+pub struct RulesSummary<'a>(&'a Record);
+
+impl std::fmt::Display for RulesSummary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut sep = "";
+        for r in Rule::ALL {
+            let h = self.0.hits[r as usize];
+            if h > 0 {
+                write!(f, "{sep}{}={h}", r.name())?;
+                sep = " ";
+            }
+        }
+        Ok(())
     }
 }

@@ -109,7 +109,7 @@ fn tag(b: &[u8]) -> Option<(&[u8], Option<u32>, &[u8])> {
         if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let pid = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let pid = digits.iter().try_fold(0u32, |v, &d| v.checked_mul(10)?.checked_add(u32::from(d - b'0')))?;
         Some((&t[..open], Some(pid), message))
     } else {
         Some((t, None, message))

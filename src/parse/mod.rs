@@ -119,7 +119,7 @@ struct Ctx<'a> {
 pub struct Scanner {
     rules: RuleSet,
     finder: AhoCorasick,
-    kex: HashMap<(u64, u32), u64>,
+    kex: HashMap<(u64, u32), u64, foldhash::fast::RandomState>,
     kex_bare: Option<u64>,
     last: Option<Last>,
     offset: u64,
@@ -141,7 +141,7 @@ impl Scanner {
         Scanner {
             rules,
             finder,
-            kex: HashMap::new(),
+            kex: HashMap::default(),
             kex_bare: None,
             last: None,
             offset: 0,

@@ -196,8 +196,9 @@ fn accepted(rest: &[u8]) -> Message<'_> {
     let Some(sp) = memchr::memchr(b' ', rest) else { return Message::Other };
     let Some(rest) = rest[sp..].strip_prefix(b" for ") else { return Message::Other };
     // DETAILS (a key type and fingerprint) has no " ssh2"; cut at its last one.
-    let body = match memchr::memmem::rfind(rest, b" ssh2") {
-        Some(i) if rest.len() == i + 5 || rest[i + 5] == b':' => &rest[..i],
+    let body = match rsplit(rest, b" ssh2") {
+        Some((body, b"")) => body,
+        Some((body, details)) if details.starts_with(b":") => body,
         _ => return Message::Other,
     };
     match user_addr(body, false, Rule::InvalidUser) {
@@ -206,8 +207,12 @@ fn accepted(rest: &[u8]) -> Message<'_> {
     }
 }
 
+/// Splits at the last `sep` (which starts with a space). The separators
+/// sit a few words from the end of short messages, so walking the spaces
+/// backwards beats a general substring search.
 fn rsplit<'a>(b: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let i = memchr::memmem::rfind(b, sep)?;
+    debug_assert_eq!(sep.first(), Some(&b' '));
+    let i = memchr::memrchr_iter(b' ', b).find(|&i| b[i..].starts_with(sep))?;
     Some((&b[..i], &b[i + sep.len()..]))
 }
 

@@ -96,8 +96,9 @@ pub struct Reader {
 }
 
 /// Size of the read buffer: large enough that the prefilter runs over long
-/// spans, small enough to stay in cache.
-const BUF: usize = 1 << 20;
+/// spans and syscalls are few, small enough that the kernel's copy and the
+/// scan that follows stay in cache.
+const BUF: usize = 256 << 10;
 
 impl Default for Reader {
     fn default() -> Reader {
