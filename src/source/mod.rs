@@ -93,6 +93,9 @@ pub struct FileStats {
 /// Reads files into one reused buffer and hands out complete lines.
 pub struct Reader {
     buf: Vec<u8>,
+    /// Page-aligned offset in `buf` where reads go; the `MAX_LINE` bytes
+    /// before it hold the carried partial line.
+    area: usize,
 }
 
 /// Size of the read buffer: large enough that the prefilter runs over long
@@ -108,7 +111,11 @@ impl Default for Reader {
 
 impl Reader {
     pub fn new() -> Reader {
-        Reader { buf: vec![0; BUF + MAX_LINE] }
+        const PAGE: usize = 4096;
+        let buf = vec![0; MAX_LINE + PAGE + BUF];
+        let base = buf.as_ptr() as usize;
+        let area = (base + MAX_LINE).next_multiple_of(PAGE) - base;
+        Reader { buf, area }
     }
 
     /// Opens `path` (a regular file, or `-` for standard input) and calls
@@ -173,64 +180,55 @@ impl Reader {
         overlong: &mut dyn FnMut(),
         stats: &mut FileStats,
     ) -> io::Result<()> {
+        // Reads always land at the page-aligned offset `a`; the unfinished
+        // last line of a chunk is carried to just before it, so the kernel
+        // copies into aligned memory (measured: unaligned reads made the
+        // copy the largest cost of a sync).
+        let a = self.area;
         let buf = &mut self.buf;
-        let mut filled = 0;
+        let mut pend = 0;
         let mut skipping = false;
         loop {
-            let n = match r.read(&mut buf[filled..]) {
+            let n = match r.read(&mut buf[a..a + BUF]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // Hand out the complete lines read before the error.
-                    if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
-                        stats.bytes += (i + 1) as u64;
-                        chunk(&buf[..=i]);
-                    }
-                    return Err(e);
-                }
+                // Every complete line before the error was handed out.
+                Err(e) => return Err(e),
             };
             if n == 0 {
                 if skipping {
                     stats.overlong += 1;
                     overlong();
-                } else if filled > 0 {
-                    stats.bytes += filled as u64;
-                    chunk(&buf[..filled]);
+                } else if pend > 0 {
+                    stats.bytes += pend as u64;
+                    chunk(&buf[a - pend..a]);
                 }
                 return Ok(());
             }
-            let end = filled + n;
-            let mut start = 0;
+            let end = a + n;
+            let mut start = a - pend;
             if skipping {
-                match memchr::memchr(b'\n', &buf[filled..end]) {
-                    None => {
-                        filled = 0;
-                        continue;
-                    }
-                    Some(i) => {
-                        skipping = false;
-                        stats.overlong += 1;
-                        overlong();
-                        start = filled + i + 1;
-                    }
-                }
+                let Some(i) = memchr::memchr(b'\n', &buf[a..end]) else { continue };
+                skipping = false;
+                stats.overlong += 1;
+                overlong();
+                start = a + i + 1;
             }
-            match memchr::memrchr(b'\n', &buf[start..end]) {
+            let rest = match memchr::memrchr(b'\n', &buf[start..end]) {
                 Some(i) => {
                     let nl = start + i;
                     stats.bytes += (nl + 1 - start) as u64;
                     chunk(&buf[start..=nl]);
-                    buf.copy_within(nl + 1..end, 0);
-                    filled = end - nl - 1;
+                    nl + 1
                 }
-                None => {
-                    buf.copy_within(start..end, 0);
-                    filled = end - start;
-                }
-            }
-            if filled > MAX_LINE {
+                None => start,
+            };
+            pend = end - rest;
+            if pend > MAX_LINE {
                 skipping = true;
-                filled = 0;
+                pend = 0;
+            } else {
+                buf.copy_within(rest..end, a - pend);
             }
         }
     }
