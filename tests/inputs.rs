@@ -123,3 +123,17 @@ fn stdin_as_a_log() {
     run(c).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.5"]);
 }
+
+#[test]
+fn an_overlong_line_breaks_bare_pairs_and_repeats() {
+    let e = Env::new();
+    let mut log = b"kex_exchange_identification: read: Connection reset by peer\r\n".to_vec();
+    log.extend(std::iter::repeat(b'x').take(2 << 20));
+    log.extend_from_slice(b"\r\nConnection reset by 192.0.2.50 port 4000\r\n");
+    log.extend_from_slice(b"Oct  1 14:42:51 gw sshd[9]: Invalid user a from 192.0.2.51 port 1\n");
+    log.extend(std::iter::repeat(b'y').take(2 << 20));
+    log.extend_from_slice(b"\nOct  1 14:42:52 gw last message repeated 5 times\n");
+    e.write("auth.log", log);
+    e.sync(&["--dry-run"]).ok().stdout_has("+ 192.0.2.51\tinvalid-user=1\t").stderr_has("2 overlong lines");
+    assert!(!e.sync(&["--dry-run"]).stdout.contains("192.0.2.50"));
+}

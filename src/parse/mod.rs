@@ -153,11 +153,14 @@ impl Scanner {
         &self.stats
     }
 
-    /// Counts a line that the reader dropped for its length.
+    /// Counts a line that the reader dropped for its length. Its bytes
+    /// never reach [`Scanner::scan`], so whatever waits for "the next line"
+    /// (a bare kex error, a repeat) is forgotten here.
     pub fn note_overlong(&mut self) {
         self.stats.overlong += 1;
         self.stats.lines += 1;
         self.last = None;
+        self.kex_bare = None;
     }
 
     /// Scans `buf`, which holds complete lines (the last may lack its
