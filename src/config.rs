@@ -1,33 +1,54 @@
-//! Command line to [`Config`], once, at the edge: per-OS defaults, rule
-//! selection, the allowlist (flags and allow file) and the firewall target
-//! are resolved and validated here; the rest of the program sees only the
-//! plain structs.
+//! Flags and config file to [`Config`], once, at the edge. The config file
+//! (`/etc/badguys.conf` when it exists, or `--config PATH`) holds `key =
+//! value` lines whose keys are the long flag names (`threshold = 5`, `allow
+//! = 192.0.2.0/24`, `on-ban = /usr/local/libexec/badguys/telegram`); a flag
+//! given on the command line overrides the key (a repeatable flag replaces
+//! all of the file's values). Per-OS defaults, rule selection, the
+//! allowlist and the firewall target are resolved and validated here; the
+//! rest of the program sees only plain structs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::Net;
-use crate::cli::{OutputArgs, SyncArgs};
+use crate::cli::{OutputArgs, ScanArgs, WatchArgs};
 use crate::firewall::{Firewall, NftTarget, PfTarget};
 use crate::parse::RuleSet;
+use crate::rules::Policy;
 use crate::state::{AllowSource, Allowlist};
 use crate::Error;
 
+/// The default config file; it may be missing.
+pub const DEFAULT_CONFIG: &str = "/etc/badguys.conf";
 /// The default allow file; it may be missing.
 pub const DEFAULT_ALLOW_FILE: &str = "/etc/badguys.allow";
+/// The default blocklist.
+pub const DEFAULT_OUT: &str = "/etc/badguys";
 
 /// Where the list goes and how the firewall is told.
 #[derive(Clone, Debug)]
 pub struct Output {
     /// The blocklist file.
     pub out: PathBuf,
+    /// The state file.
+    pub state: PathBuf,
     /// The firewall to reload after a change.
     pub firewall: Firewall,
     /// How long to wait for another run's lock.
     pub lock_timeout: Duration,
+    /// Never listed.
+    pub allow: Allowlist,
 }
 
-/// Everything `sync` needs.
+/// Alert hooks of `watch`.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    pub on_ban: Option<Vec<String>>,
+    pub on_login: Option<Vec<String>>,
+    pub timeout: Duration,
+}
+
+/// Everything a command needs.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Logs to read, in order; each is read after its rotated siblings.
@@ -38,100 +59,312 @@ pub struct Config {
     pub rotated: bool,
     /// Rules whose matches count.
     pub rules: RuleSet,
-    /// Never listed.
-    pub allow: Allowlist,
-    /// List addresses that logged in successfully too.
-    pub ban_accepted: bool,
-    /// Write and reload nothing; show what would be added.
-    pub dry_run: bool,
-    /// Print the resulting list.
-    pub print: bool,
-    /// Reload even when nothing changed.
-    pub force_reload: bool,
+    /// Threshold, window, expiry, --ban-accepted.
+    pub policy: Policy,
     pub output: Output,
+    pub hooks: Hooks,
+    /// Log to syslog instead of stderr (watch).
+    pub syslog: bool,
+    /// Full reconcile interval of watch.
+    pub reconcile: Duration,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// The allow file, and whether it was named (then it must exist).
+    pub allow_file: (PathBuf, bool),
 }
 
 impl Config {
-    pub fn from_sync(a: &SyncArgs) -> Result<Config, Error> {
-        let default_log = a.logs.is_empty();
-        let logs = if default_log { vec![crate::source::default_log()] } else { a.logs.clone() };
-        let rules = match &a.rules {
-            Some(s) => s.parse().map_err(|e| Error::Config(format!("--rules: {e}")))?,
-            None => RuleSet::defaults(),
-        };
+    /// The allowlist with the allow file read again (SIGHUP).
+    pub fn reload_allow(&self) -> Result<Allowlist, Error> {
+        let (path, explicit) = &self.allow_file;
         let mut allow = Allowlist::new();
-        for s in &a.allow {
-            let net = s.parse::<Net>().map_err(|e| Error::Config(format!("--allow {s:?}: {e}")))?;
-            allow.push(net, AllowSource::Flag);
+        for e in self.output.allow.entries() {
+            match &e.source {
+                AllowSource::Reserved(_) => {}
+                AllowSource::File { path: p, .. } if p == path => {}
+                src => allow.push(e.net, src.clone()),
+            }
         }
-        match &a.allow_file {
-            Some(p) => read_allow_file(p, &mut allow, true)?,
-            None => read_allow_file(Path::new(DEFAULT_ALLOW_FILE), &mut allow, false)?,
+        read_allow_file(path, &mut allow, *explicit)?;
+        Ok(allow)
+    }
+}
+
+/// Settings gathered from the file and the flags, typed but not resolved.
+#[derive(Default)]
+struct Raw {
+    logs: Vec<PathBuf>,
+    no_rotated: bool,
+    rules: Option<RuleSet>,
+    ban_accepted: bool,
+    threshold: Option<u32>,
+    window: Option<i64>,
+    expire: Option<i64>,
+    out: Option<PathBuf>,
+    state: Option<PathBuf>,
+    firewall: Option<String>,
+    table: Option<String>,
+    nft_table: Option<String>,
+    nft_set4: Option<String>,
+    nft_set6: Option<String>,
+    lock_timeout: Option<u64>,
+    allow: Vec<(Net, AllowSource)>,
+    allow_file: Option<PathBuf>,
+    on_ban: Option<Vec<String>>,
+    on_login: Option<Vec<String>>,
+    hook_timeout: Option<u64>,
+    syslog: bool,
+    reconcile: Option<i64>,
+}
+
+impl Raw {
+    /// Sets `key` (a long flag name) from its text.
+    fn apply(&mut self, key: &str, v: &str, source: AllowSource) -> Result<(), String> {
+        let path = || PathBuf::from(v);
+        let yes = || match v {
+            "yes" | "true" | "on" | "1" => Ok(true),
+            "no" | "false" | "off" | "0" => Ok(false),
+            _ => Err(format!("{v:?} is not yes or no")),
+        };
+        let num = |what: &str| v.parse::<u64>().map_err(|_| format!("{v:?} is not {what}"));
+        match key {
+            "log" => self.logs.push(path()),
+            "no-rotated" => self.no_rotated = yes()?,
+            "rules" => self.rules = Some(v.parse().map_err(|e: crate::parse::UnknownRule| e.to_string())?),
+            "ban-accepted" => self.ban_accepted = yes()?,
+            "threshold" => {
+                let n = num("a number of attacks")?;
+                if n == 0 || n > crate::state::RECENT_MAX as u64 {
+                    return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
+                }
+                self.threshold = Some(n as u32);
+            }
+            "window" => self.window = Some(parse_duration(v)?),
+            "expire" => self.expire = Some(parse_duration(v)?),
+            "out" => self.out = Some(path()),
+            "state" => self.state = Some(path()),
+            "firewall" => self.firewall = Some(v.to_string()),
+            "table" => self.table = Some(v.to_string()),
+            "nft-table" => self.nft_table = Some(v.to_string()),
+            "nft-set4" => self.nft_set4 = Some(v.to_string()),
+            "nft-set6" => self.nft_set6 = Some(v.to_string()),
+            "lock-timeout" => self.lock_timeout = Some(num("a number of seconds")?),
+            "allow" => self.allow.push((v.parse::<Net>().map_err(|e| format!("{v:?}: {e}"))?, source)),
+            "allow-file" => self.allow_file = Some(path()),
+            "on-ban" => self.on_ban = Some(crate::hooks::split_command(v)?),
+            "on-login" => self.on_login = Some(crate::hooks::split_command(v)?),
+            "hook-timeout" => self.hook_timeout = Some(num("a number of seconds")?),
+            "syslog" => self.syslog = yes()?,
+            "reconcile" => self.reconcile = Some(parse_duration(v)?),
+            _ => return Err(format!("unknown setting {key:?}")),
         }
+        Ok(())
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), Error> {
+        let text = std::fs::read(path).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?;
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let err = |msg: String| Error::ConfigLine { path: path.to_path_buf(), line: i + 1, msg };
+            let line = std::str::from_utf8(raw).map_err(|_| err("not UTF-8".into()))?.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line.split_once('=').ok_or_else(|| err(format!("expected `key = value`, found {line:?}")))?;
+            let (k, v) = (k.trim(), unquote(v.trim()));
+            self.apply(k, v, AllowSource::File { path: path.to_path_buf(), line: i + 1 })
+                .map_err(|m| err(format!("{k}: {m}")))?;
+        }
+        Ok(())
+    }
+
+    fn apply_flags(
+        &mut self,
+        scan: Option<&ScanArgs>,
+        out: &OutputArgs,
+        watch: Option<&WatchArgs>,
+    ) -> Result<(), Error> {
+        let mut set = |k: &str, v: &str| {
+            self.apply(k, v, AllowSource::Flag).map_err(|m| Error::Config(format!("--{k} {v:?}: {m}")))
+        };
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = scan {
+            pairs.extend(s.rules.iter().map(|v| ("rules", v.clone())));
+            pairs.extend(s.threshold.iter().map(|v| ("threshold", v.to_string())));
+            pairs.extend(s.window.iter().map(|v| ("window", v.clone())));
+            pairs.extend(s.expire.iter().map(|v| ("expire", v.clone())));
+            if s.no_rotated {
+                pairs.push(("no-rotated", "yes".into()));
+            }
+            if s.ban_accepted {
+                pairs.push(("ban-accepted", "yes".into()));
+            }
+        }
+        let p = |o: &Option<PathBuf>| o.as_ref().map(|p| p.display().to_string());
+        for (k, v) in [
+            ("out", p(&out.out)),
+            ("state", p(&out.state)),
+            ("allow-file", p(&out.allow_file)),
+            ("firewall", out.firewall.clone()),
+            ("table", out.table.clone()),
+            ("nft-table", out.nft_table.clone()),
+            ("nft-set4", out.nft_set4.clone()),
+            ("nft-set6", out.nft_set6.clone()),
+            ("lock-timeout", out.lock_timeout.map(|n| n.to_string())),
+        ] {
+            pairs.extend(v.map(|v| (k, v)));
+        }
+        if let Some(w) = watch {
+            pairs.extend(w.on_ban.iter().map(|v| ("on-ban", v.clone())));
+            pairs.extend(w.on_login.iter().map(|v| ("on-login", v.clone())));
+            pairs.extend(w.hook_timeout.iter().map(|v| ("hook-timeout", v.to_string())));
+            pairs.extend(w.reconcile.iter().map(|v| ("reconcile", v.clone())));
+            if w.syslog {
+                pairs.push(("syslog", "yes".into()));
+            }
+        }
+        for (k, v) in pairs {
+            set(k, &v)?;
+        }
+        // Repeatable flags replace the file's values.
+        if let Some(s) = scan.filter(|s| !s.logs.is_empty()) {
+            self.logs = s.logs.clone();
+        }
+        if !out.allow.is_empty() {
+            self.allow.retain(|(_, src)| !matches!(src, AllowSource::File { .. }));
+            for v in &out.allow {
+                let net = v.parse::<Net>().map_err(|e| Error::Config(format!("--allow {v:?}: {e}")))?;
+                self.allow.push((net, AllowSource::Flag));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
+}
+
+/// `90`, `90s`, `10m`, `2h`, `7d`, `2w` to seconds.
+pub fn parse_duration(v: &str) -> Result<i64, String> {
+    let v = v.trim();
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let n: i64 = v[..digits].parse().map_err(|_| format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d"))?;
+    let unit = match &v[digits..] {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d")),
+    };
+    n.checked_mul(unit).filter(|&s| s > 0).ok_or_else(|| format!("{v:?} is not a positive duration"))
+}
+
+impl Config {
+    /// Resolves the settings of a command: the config file, then the flags.
+    pub fn load(
+        config: Option<&Path>,
+        scan: Option<&ScanArgs>,
+        out: &OutputArgs,
+        watch: Option<&WatchArgs>,
+    ) -> Result<Config, Error> {
+        let mut raw = Raw::default();
+        let file = match config {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+        };
+        if let Some(f) = &file {
+            raw.read_file(f)?;
+        }
+        raw.apply_flags(scan, out, watch)?;
+
+        let default_log = raw.logs.is_empty();
+        let logs = if default_log { vec![crate::source::default_log()] } else { raw.logs.clone() };
+        let mut allow = Allowlist::new();
+        for (net, src) in raw.allow.drain(..) {
+            allow.push(net, src);
+        }
+        let allow_file = match &raw.allow_file {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_ALLOW_FILE), false),
+        };
+        read_allow_file(&allow_file.0, &mut allow, allow_file.1)?;
+        let policy = Policy {
+            threshold: raw.threshold.unwrap_or(1),
+            window: raw.window,
+            expire: raw.expire,
+            ban_accepted: raw.ban_accepted,
+        };
         Ok(Config {
             logs,
             default_log,
-            rotated: !a.no_rotated,
-            rules,
-            allow,
-            ban_accepted: a.ban_accepted,
-            dry_run: a.dry_run,
-            print: a.print,
-            force_reload: a.reload,
-            output: Output::from_args(&a.output)?,
+            rotated: !raw.no_rotated,
+            rules: raw.rules.unwrap_or_default(),
+            policy,
+            output: Output {
+                out: raw.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+                state: raw.state.clone().unwrap_or_else(crate::store::statefile::default_path),
+                firewall: firewall(&raw)?,
+                lock_timeout: Duration::from_secs(raw.lock_timeout.unwrap_or(10)),
+                allow,
+            },
+            hooks: Hooks {
+                on_ban: raw.on_ban.clone(),
+                on_login: raw.on_login.clone(),
+                timeout: Duration::from_secs(raw.hook_timeout.unwrap_or(30)),
+            },
+            syslog: raw.syslog,
+            reconcile: Duration::from_secs(raw.reconcile.unwrap_or(600) as u64),
+            file,
+            allow_file,
         })
     }
 }
 
-impl Output {
-    pub fn from_args(a: &OutputArgs) -> Result<Output, Error> {
-        let kind = a.firewall.as_deref().unwrap_or(Firewall::default_kind());
-        let firewall = match kind {
-            "pf" => {
-                // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
-                let t = &a.table;
-                if t.is_empty()
-                    || t.len() > 31
-                    || t.starts_with('-')
-                    || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-                {
-                    return Err(Error::Config(format!("--table {:?}: not a valid table name", a.table)));
-                }
-                Firewall::Pf(PfTarget { table: a.table.clone() })
+fn firewall(raw: &Raw) -> Result<Firewall, Error> {
+    let kind = raw.firewall.as_deref().unwrap_or(Firewall::default_kind());
+    Ok(match kind {
+        "pf" => {
+            let t = raw.table.clone().unwrap_or_else(|| "badhosts".into());
+            // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
+            if t.is_empty()
+                || t.len() > 31
+                || t.starts_with('-')
+                || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                return Err(Error::Config(format!("--table {t:?}: not a valid table name")));
             }
-            "nftables" | "nft" => {
-                let (family, table) =
-                    a.nft_table.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
-                        Error::Config(format!(
-                            "--nft-table {:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\"",
-                            a.nft_table
-                        ))
-                    })?;
-                if family != "inet" {
+            Firewall::Pf(PfTarget { table: t })
+        }
+        "nftables" | "nft" => {
+            let spec = raw.nft_table.clone().unwrap_or_else(|| "inet badguys".into());
+            let (family, table) = spec.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
+                Error::Config(format!("--nft-table {spec:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\""))
+            })?;
+            if family != "inet" {
+                return Err(Error::Config(format!(
+                    "--nft-table {spec:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)"
+                )));
+            }
+            let set4 = raw.nft_set4.clone().unwrap_or_else(|| "badguys4".into());
+            let set6 = raw.nft_set6.clone().unwrap_or_else(|| "badguys6".into());
+            for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
+                if !crate::firewall::valid_name(name) {
                     return Err(Error::Config(format!(
-                        "--nft-table {:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)",
-                        a.nft_table
+                        "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
                     )));
                 }
-                for (flag, name) in [("--nft-table", table), ("--nft-set4", &a.nft_set4), ("--nft-set6", &a.nft_set6)] {
-                    if !crate::firewall::valid_name(name) {
-                        return Err(Error::Config(format!(
-                            "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
-                        )));
-                    }
-                }
-                Firewall::Nftables(NftTarget {
-                    family: family.to_string(),
-                    table: table.to_string(),
-                    set4: a.nft_set4.clone(),
-                    set6: a.nft_set6.clone(),
-                })
             }
-            "none" => Firewall::None,
-            other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
-        };
-        Ok(Output { out: a.out.clone(), firewall, lock_timeout: Duration::from_secs(a.lock_timeout) })
-    }
+            Firewall::Nftables(NftTarget { family: family.to_string(), table: table.to_string(), set4, set6 })
+        }
+        "none" => Firewall::None,
+        other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
+    })
 }
 
 /// Adds the allow file's entries. A missing file is fine unless it was
@@ -156,4 +389,47 @@ pub fn read_allow_file(path: &Path, allow: &mut Allowlist, explicit: bool) -> Re
         allow.push(net, AllowSource::File { path: path.to_path_buf(), line: i + 1 });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("7d"), Ok(604800));
+        assert!(parse_duration("0s").is_err() && parse_duration("5y").is_err() && parse_duration("").is_err());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("badguys.conf");
+        let allow = d.path().join("allow");
+        std::fs::write(&allow, "").unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "# comment\nthreshold = 3\nwindow = 10m\nlog = /a\nlog = /b\nallow = 192.0.2.0/24\nallow-file = {}\nfirewall = none\non-ban = \"/x/telegram --chat 1\"\n",
+                allow.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None).unwrap();
+        assert_eq!((c.policy.threshold, c.policy.window), (3, Some(600)));
+        assert_eq!(c.logs, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(c.output.allow.find("192.0.2.9".parse().unwrap()).is_some());
+        let scan = ScanArgs { logs: vec!["/c".into()], threshold: Some(5), ..ScanArgs::default() };
+        let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None).unwrap();
+        assert_eq!((c.policy.threshold, c.logs.clone()), (5, vec![PathBuf::from("/c")]));
+
+        std::fs::write(&conf, "threshold = 3\nbogus = 1\n").unwrap();
+        let e = Config::load(Some(&conf), None, &OutputArgs::default(), None).unwrap_err().to_string();
+        assert!(e.ends_with("badguys.conf:2: unknown setting \"bogus\""), "{e}");
+        std::fs::write(&conf, "window = soon\n").unwrap();
+        let e = Config::load(Some(&conf), None, &OutputArgs::default(), None).unwrap_err().to_string();
+        assert!(e.contains("badguys.conf:1: window:"), "{e}");
+    }
 }

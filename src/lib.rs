@@ -14,10 +14,15 @@ pub mod cli;
 pub mod config;
 mod error;
 pub mod firewall;
+pub mod hooks;
+pub mod json;
+pub mod logging;
 pub mod parse;
 pub mod rules;
+pub mod sandbox;
 pub mod source;
 pub mod state;
 pub mod store;
+pub mod watch;
 
 pub use error::{exit, Error};

@@ -1,24 +1,24 @@
-//! The `badguys` command: parses flags, wires the stages together, prints
-//! results, and maps errors to exit statuses. The only user of `anyhow`.
+//! The `badguys` command: parses flags, runs the command, prints results,
+//! and maps errors to exit statuses. The only user of `anyhow`.
 
-use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use badguys::addr::Net;
-use badguys::cli::{Cli, Command};
-use badguys::config::{Config, Output};
-use badguys::parse::{Rule, ScanStats, Scanner};
-use badguys::rules::{decide, Spared};
-use badguys::source::{self, Reader};
-use badguys::state::{AllowSource, Tally};
-use badguys::{exit, store, Error};
+use badguys::addr::{ip_order, parse_ip, Net};
+use badguys::cli::{BanArgs, CheckArgs, Cli, Command, ExplainArgs, ListArgs, SyncArgs, UnbanArgs, WatchArgs};
+use badguys::config::{parse_duration, Config};
+use badguys::parse::time::iso;
+use badguys::parse::{Clock, Rule, ScanStats};
+use badguys::rules::{self, Spared};
+use badguys::state::{AllowSource, Manual, Record};
+use badguys::store::{self, statefile};
+use badguys::watch::{json_line, Engine};
+use badguys::{exit, Error};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,178 +28,100 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE as u8 } else { exit::OK as u8 });
         }
     };
-    init_logging(cli.verbose, cli.quiet);
+    let syslog = matches!(&cli.command, Command::Watch(w) if w.syslog);
+    badguys::logging::init(cli.verbose, cli.quiet, syslog);
+    let conf = cli.config.as_deref();
     let result = match &cli.command {
-        Command::Sync(a) => Config::from_sync(a).map_err(Into::into).and_then(|c| sync(&c)),
-        Command::Reload(a) => Output::from_args(a).map_err(Into::into).and_then(|o| reload(&o)),
-        Command::Rules => rules(),
+        Command::Sync(a) => {
+            Config::load(conf, Some(&a.scan), &a.output, None).map_err(Into::into).and_then(|c| sync(&c, a))
+        }
+        Command::Watch(a) => {
+            Config::load(conf, Some(&a.scan), &a.output, Some(a)).map_err(Into::into).and_then(|c| watch(&c, a))
+        }
+        Command::Ban(a) => Config::load(conf, None, &a.output, None).map_err(Into::into).and_then(|c| ban(&c, a)),
+        Command::Unban(a) => Config::load(conf, None, &a.output, None).map_err(Into::into).and_then(|c| unban(&c, a)),
+        Command::List(a) => Config::load(conf, None, &a.output, None).map_err(Into::into).and_then(|c| list(&c, a)),
+        Command::Explain(a) => {
+            Config::load(conf, Some(&a.scan), &a.output, None).map_err(Into::into).and_then(|c| explain(&c, a))
+        }
+        Command::Check(a) => check(conf, a),
+        Command::Reload(a) => Config::load(conf, None, a, None).map_err(Into::into).and_then(|c| reload(&c)),
+        Command::Rules => rules_cmd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.downcast_ref::<Error>().map_or(exit::INTERNAL, Error::exit_code);
-            eprintln!("badguys: error: {e:#}");
+            if syslog {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("badguys: error: {e:#}");
+            }
             ExitCode::from(code as u8)
         }
     }
-}
-
-fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => tracing::Level::WARN,
-        (false, 0) => tracing::Level::INFO,
-        (false, 1) => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .without_time()
-        .with_ansi(false)
-        .init();
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// What reading all logs gave.
-struct Scanned {
-    tally: Tally,
-    stats: ScanStats,
-    files: usize,
-    damaged: usize,
-}
-
-/// Reads every log (rotated siblings first, oldest first) into a tally.
-/// Any log that cannot be read stops the run before anything is written.
-fn scan(cfg: &Config) -> Result<Scanned, Error> {
-    let mut reader = Reader::new();
-    let mut out = Scanned { tally: Tally::default(), stats: ScanStats::default(), files: 0, damaged: 0 };
-    for log in &cfg.logs {
-        if cfg.default_log && !log.exists() {
-            return Err(Error::NoDefaultLog { path: log.clone() });
-        }
-        let mut files = Vec::new();
-        if cfg.rotated && !source::is_stdin(log) {
-            let (rotated, skipped) = source::rotated(log);
-            for s in skipped {
-                warn!("{}: skipped: {}", s.path.display(), s.why);
-            }
-            files.extend(rotated.into_iter().map(|p| (p, true)));
-        }
-        files.push((log.clone(), false));
-        // One scanner per log, so kex pairs that straddle a rotation are kept.
-        let mut scanner = Scanner::new(cfg.rules);
-        for (path, is_rotated) in files {
-            match read_one(&mut reader, &mut scanner, &mut out.tally, &path) {
-                Ok(st) => {
-                    out.files += 1;
-                    if let Some(why) = st.damaged {
-                        out.damaged += 1;
-                        warn!("{}: damaged gzip, used what came before the damage: {why}", path.display());
-                    }
-                    debug!("{}: {} bytes{}", path.display(), st.bytes, if st.gzip { " (gzip)" } else { "" });
-                }
-                // A rotated file can vanish between listing and opening.
-                Err(Error::Input { err, .. }) if is_rotated && err.kind() == io::ErrorKind::NotFound => {
-                    warn!("{}: vanished while reading (rotation?)", path.display());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        add_stats(&mut out.stats, scanner.stats());
-    }
-    Ok(out)
-}
-
-fn read_one(
-    reader: &mut Reader,
-    scanner: &mut Scanner,
-    tally: &mut Tally,
-    path: &Path,
-) -> Result<source::FileStats, Error> {
-    let cell = std::cell::RefCell::new(scanner);
-    reader.read_path(path, &mut |chunk| cell.borrow_mut().scan(chunk, &mut |ev| tally.add(ev)), &mut || {
-        cell.borrow_mut().note_overlong()
-    })
-}
-
-fn add_stats(total: &mut ScanStats, s: &ScanStats) {
-    total.bytes += s.bytes;
-    total.lines += s.lines;
-    total.candidates += s.candidates;
-    total.logins += s.logins;
-    total.bad_address += s.bad_address;
-    total.overlong += s.overlong;
-    total.bare_events += s.bare_events;
-    for (t, h) in total.hits.iter_mut().zip(s.hits) {
-        *t += h;
-    }
-}
-
-fn sync(cfg: &Config) -> Result<()> {
-    // Scan before locking: reading a large log needs no lock, and an input
-    // error then leaves everything as it was.
-    let scanned = scan(cfg)?;
-    let verdict = decide(&scanned.tally, &cfg.allow, cfg.ban_accepted);
-    let _lock = if cfg.dry_run { None } else { Some(store::lock(&cfg.output.out, cfg.output.lock_timeout)?) };
+fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
+    // The lock covers state, list and firewall; a dry run changes none.
+    let _lock = if a.dry_run { None } else { Some(store::lock(&cfg.output.out, cfg.output.lock_timeout)?) };
+    let mut engine = Engine::open(cfg)?;
+    let mut clock = Clock::system();
+    let mut stats = ScanStats::default();
+    let batch = engine.ingest(&mut clock, &mut stats)?;
+    let out = engine.evaluate(None, clock.now());
     let current = store::read(&cfg.output.out)?;
     for j in &current.junk {
         warn!("{}:{}: not an address or network, dropped: {:?}", cfg.output.out.display(), j.line, j.text);
     }
-
-    // The existing entries minus the allowlist, plus the newly banned.
-    let mut merged: BTreeSet<Net> = BTreeSet::new();
-    for net in &current.entries {
-        let (pieces, cut) = cfg.allow.carve(*net);
+    let imported = engine.import(&current, clock.now());
+    if imported > 0 {
+        info!("kept {imported} entries of {} that badguys did not put there, as manual bans", cfg.output.out.display());
+    }
+    let list = engine.blocklist();
+    for net in engine.state.manual.keys() {
+        let (pieces, cut) = engine.allow.carve(*net);
         for e in cut {
-            warn!(
-                "{}: {net} overlaps allowed {} ({}); {}",
-                cfg.output.out.display(),
-                e.net,
-                allow_source(&e.source),
-                if pieces.is_empty() { "removed".to_string() } else { format!("split into {} entries", pieces.len()) }
-            );
-        }
-        merged.extend(pieces);
-    }
-    let before: BTreeSet<Net> = merged.clone();
-    let mut added = Vec::new();
-    for (ip, rec) in &verdict.banned {
-        if merged.insert(Net::host(*ip)) {
-            added.push((*ip, *rec));
+            let what =
+                if pieces.is_empty() { "not listed".to_string() } else { format!("{} pieces listed", pieces.len()) };
+            info!("{net} overlaps allowed {} ({}): {what}", e.net, allow_source(&e.source));
         }
     }
-    let list: Vec<Net> = merged.into_iter().collect();
     let content = store::render(&list);
     let changed = content != current.bytes;
 
     let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    if cfg.dry_run {
-        for (ip, rec) in &added {
+    if a.dry_run {
+        for ip in &out.listed {
+            let rec = &engine.state.records[ip];
             write!(stdout, "+ {ip}\t{}", rec.rules_summary())?;
             for (i, u) in rec.users.iter().enumerate() {
                 write!(stdout, "{}{}", if i == 0 { "\tusers: " } else { "," }, u.escape_ascii())?;
             }
             writeln!(stdout)?;
         }
-        for (ip, rec, why) in &verdict.spared {
-            writeln!(stdout, "= {ip}\t{}\tspared: {}", rec.rules_summary(), spared(why))?;
+        for (ip, why) in &out.spared {
+            writeln!(stdout, "= {ip}\t{}\tspared: {}", engine.state.records[ip].rules_summary(), spared(why))?;
+        }
+        for ip in &out.expired {
+            writeln!(stdout, "- {ip}\texpired")?;
         }
     }
-    if cfg.print {
+    if a.print {
         stdout.write_all(&content)?;
     }
     stdout.flush()?;
     drop(stdout);
 
-    summary(cfg, &scanned, &verdict.spared, added.len(), list.len(), before.len());
-    if cfg.dry_run {
+    summary(cfg, &stats, &batch, &out, list.len(), &engine);
+    if a.dry_run {
         info!(
-            "dry run: {} would be {}; firewall not reloaded",
+            "dry run: {} would be {}; state and firewall left as they are",
             cfg.output.out.display(),
             if changed { "rewritten" } else { "left as it is" }
         );
@@ -209,26 +131,28 @@ fn sync(cfg: &Config) -> Result<()> {
         store::write_atomic(&cfg.output.out, &content, 0o644)?;
         info!("wrote {} ({} entries)", cfg.output.out.display(), list.len());
     }
-    if changed || cfg.force_reload {
-        cfg.output.firewall.replace(&list, &cfg.output.out)?;
-        if cfg.output.firewall.name() != "none" {
-            info!("{} reloaded", cfg.output.firewall.name());
-        }
+    let reloaded = if changed || a.reload {
+        cfg.output.firewall.replace(&list, &cfg.output.out).map(|()| true)
     } else {
         info!("{} unchanged: nothing written, firewall not reloaded", cfg.output.out.display());
+        Ok(false)
+    };
+    // The state is saved even when the reload failed: the list is written.
+    engine.save()?;
+    if reloaded? && cfg.output.firewall.name() != "none" {
+        info!("{} reloaded", cfg.output.firewall.name());
     }
     Ok(())
 }
 
 fn summary(
     cfg: &Config,
-    s: &Scanned,
-    spared_list: &[(IpAddr, &badguys::state::Record, Spared<'_>)],
-    new: usize,
+    st: &ScanStats,
+    b: &badguys::watch::Batch,
+    out: &rules::Outcome,
     total: usize,
-    before: usize,
+    e: &Engine<'_>,
 ) {
-    let st = &s.stats;
     let hits: Vec<String> = cfg.rules.iter().map(|r: Rule| format!("{}={}", r.name(), st.hits(r))).collect();
     let mut skipped = Vec::new();
     if st.overlong > 0 {
@@ -237,8 +161,8 @@ fn summary(
     if st.bad_address > 0 {
         skipped.push(format!("{} lines with an unparsable address", st.bad_address));
     }
-    if s.damaged > 0 {
-        skipped.push(format!("{} damaged gzip files", s.damaged));
+    if b.damaged > 0 {
+        skipped.push(format!("{} damaged gzip files", b.damaged));
     }
     if st.bare_events > 0 {
         warn!(
@@ -247,35 +171,35 @@ fn summary(
             st.bare_events
         );
     }
-    let (mut allowed, mut accepted) = (0, 0);
-    for (_, _, why) in spared_list {
-        match why {
-            Spared::Allowed(_) => allowed += 1,
-            Spared::Accepted => accepted += 1,
-        }
-    }
+    let (allowed, accepted) = out.spared.iter().fold((0, 0), |(a, l), (_, why)| match why {
+        Spared::Allowed(_) => (a + 1, l),
+        Spared::Accepted => (a, l + 1),
+    });
     info!(
-        "read {} files, {} lines, {:.1} MB; matches: {}; logins: {}{}",
-        s.files,
+        "read {} files, {} new lines, {:.1} MB; matches: {}; logins: {}{}",
+        b.files,
         st.lines,
         st.bytes as f64 / 1e6,
         hits.join(" "),
         st.logins,
         if skipped.is_empty() { String::new() } else { format!("; skipped: {}", skipped.join(", ")) }
     );
+    let mut expired = String::new();
+    if !out.expired.is_empty() || !out.lapsed.is_empty() {
+        expired = format!(", {} expired", out.expired.len() + out.lapsed.len());
+    }
     info!(
-        "addresses: {} attacking, {} new, {} listed (was {}); spared {} ({} allowlist, {} accepted login)",
-        s.tally.records.values().filter(|r| r.attacks() > 0).count(),
-        new,
+        "addresses: {} new{expired}, {} listed, {} known; spared {} ({} allowlist, {} accepted login)",
+        out.listed.len(),
         total,
-        before,
+        e.state.records.len(),
         allowed + accepted,
         allowed,
         accepted
     );
 }
 
-fn spared(why: &Spared<'_>) -> String {
+fn spared(why: &Spared) -> String {
     match why {
         Spared::Allowed(e) => format!("allowlist {} ({})", e.net, allow_source(&e.source)),
         Spared::Accepted => "logged in successfully (--ban-accepted lists it anyway)".to_string(),
@@ -290,7 +214,227 @@ fn allow_source(s: &AllowSource) -> String {
     }
 }
 
-fn reload(o: &Output) -> Result<()> {
+fn watch(cfg: &Config, _a: &WatchArgs) -> Result<()> {
+    badguys::sandbox::restrict(cfg)?;
+    badguys::watch::watch(cfg)?;
+    Ok(())
+}
+
+/// Changes the state under the lock, then writes state, list and firewall.
+fn change(cfg: &Config, f: impl FnOnce(&mut Engine<'_>, i64) -> Result<bool>) -> Result<bool> {
+    let _lock = store::lock(&cfg.output.out, cfg.output.lock_timeout)?;
+    let mut engine = Engine::open(cfg)?;
+    let now = Clock::system().now();
+    let current = store::read(&cfg.output.out)?;
+    engine.import(&current, now);
+    if !f(&mut engine, now)? {
+        return Ok(false);
+    }
+    engine.dirty = true;
+    engine.evaluate(Some(&[]), now);
+    let list = engine.blocklist();
+    let content = store::render(&list);
+    if content != current.bytes {
+        store::write_atomic(&cfg.output.out, &content, 0o644)?;
+    }
+    engine.save()?;
+    cfg.output.firewall.replace(&list, &cfg.output.out)?;
+    Ok(true)
+}
+
+fn target(s: &str) -> Result<Net> {
+    s.parse::<Net>().map_err(|e| Error::Config(format!("{s:?}: {e}")).into())
+}
+
+fn ban(cfg: &Config, a: &BanArgs) -> Result<()> {
+    let net = target(&a.target)?;
+    if let Some(e) = cfg.output.allow.entries().iter().find(|e| e.net.overlaps(&net)) {
+        warn!("{net} overlaps allowed {} ({}): that part stays unblocked", e.net, allow_source(&e.source));
+    }
+    let until =
+        a.duration.as_deref().map(parse_duration).transpose().map_err(|e| Error::Config(format!("--for: {e}")))?;
+    change(cfg, |engine, now| {
+        let reason = a.reason.clone().unwrap_or_else(|| "banned by hand".into());
+        engine.state.manual.insert(net, Manual { since: now, until: until.map(|d| now + d), reason });
+        Ok(true)
+    })?;
+    info!("banned {net}{}", a.duration.as_deref().map(|d| format!(" for {d}")).unwrap_or_default());
+    Ok(())
+}
+
+fn unban(cfg: &Config, a: &UnbanArgs) -> Result<()> {
+    let net = target(&a.target)?;
+    if change(cfg, |engine, _| Ok(rules::unban(&mut engine.state, &net)))? {
+        info!("unbanned {net}: it comes back only if it attacks again");
+    } else {
+        info!("{net} was not banned");
+    }
+    Ok(())
+}
+
+/// Rows of `list`: (entry, record or manual ban).
+fn list(cfg: &Config, a: &ListArgs) -> Result<()> {
+    let engine = Engine::open(cfg)?;
+    let st = &engine.state;
+    let mut ips: Vec<(&IpAddr, &Record)> = st.records.iter().filter(|(_, r)| a.all || r.listed.is_some()).collect();
+    ips.sort_by(|x, y| ip_order(*x.0, *y.0));
+    let expire = |r: &Record| cfg.policy.expire.map(|e| iso(r.last + e)).unwrap_or_else(|| "never".into());
+    let host = badguys::watch::hostname();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if !a.json {
+        writeln!(out, "{:<40} {:<20} {:<20} {:<8} {:<20} hits", "address", "first", "last", "source", "expires")?;
+    }
+    for (ip, r) in ips {
+        let source = if r.listed.is_some() { "rule" } else { "seen" };
+        if a.json {
+            let exp = expire(r);
+            writeln!(
+                out,
+                "{}",
+                json_line(&ip.to_string(), Some(r), "listed", &host, &[("source", source), ("expires", &exp)])
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<40} {:<20} {:<20} {:<8} {:<20} {}",
+                ip.to_string(),
+                iso(r.first),
+                iso(r.last),
+                source,
+                expire(r),
+                r.rules_summary()
+            )?;
+        }
+    }
+    for (net, m) in &st.manual {
+        let until = m.until.map(iso).unwrap_or_else(|| "never".into());
+        if a.json {
+            let since = iso(m.since);
+            let fields = [("source", "manual"), ("since", &since), ("expires", &until), ("reason", &m.reason)];
+            writeln!(out, "{}", json_line(&net.to_string(), None, "listed", &host, &fields))?;
+        } else {
+            writeln!(
+                out,
+                "{:<40} {:<20} {:<20} {:<8} {:<20} {}",
+                net.to_string(),
+                iso(m.since),
+                "-",
+                "manual",
+                until,
+                m.reason
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn explain(cfg: &Config, a: &ExplainArgs) -> Result<()> {
+    let ip = parse_ip(a.addr.as_bytes()).ok_or_else(|| Error::Config(format!("{:?} is not an IP address", a.addr)))?;
+    let engine = Engine::open(cfg)?;
+    let st = &engine.state;
+    let mut o = io::BufWriter::new(io::stdout().lock());
+    let listed_file = store::read(&cfg.output.out)?.entries.iter().any(|n| n.contains_ip(ip));
+    writeln!(
+        o,
+        "{ip}: {}",
+        if listed_file { format!("listed in {}", cfg.output.out.display()) } else { "not listed".into() }
+    )?;
+    for (net, m) in st.manual.iter().filter(|(n, _)| n.contains_ip(ip)) {
+        let until = m.until.map(iso).unwrap_or_else(|| "never".into());
+        writeln!(o, "  manual ban of {net} since {} until {until}: {}", iso(m.since), m.reason)?;
+    }
+    match st.records.get(&ip) {
+        None => writeln!(o, "  never seen in the logs read")?,
+        Some(r) => {
+            writeln!(o, "  seen {} to {}", iso(r.first), iso(r.last))?;
+            for rule in Rule::ALL.iter().filter(|x| r.hits[**x as usize] > 0) {
+                let on = if cfg.rules.contains(*rule) { "" } else { " (rule not enabled now)" };
+                writeln!(o, "  {}: {} hits{on}", rule.name(), r.hits[*rule as usize])?;
+            }
+            if !r.users.is_empty() {
+                let users: Vec<String> =
+                    r.users.iter().map(|u| format!("{:?}", u.escape_ascii().to_string())).collect();
+                writeln!(o, "  user names tried (latest last): {}", users.join(", "))?;
+            }
+            if r.logins > 0 {
+                writeln!(o, "  logged in successfully {} times, last {}", r.logins, iso(r.last_login))?;
+            }
+            let p = &cfg.policy;
+            let window = p.window.map(|w| format!(" within {w}s")).unwrap_or_default();
+            match r.listed {
+                Some(t) => {
+                    writeln!(o, "  listed since {} by the rules", iso(t))?;
+                    if let Some(e) = p.expire {
+                        writeln!(o, "  leaves the list at {} unless seen again", iso(r.last + e))?;
+                    }
+                }
+                None if rules::qualifies(r, p) => {
+                    writeln!(o, "  meets the threshold ({}{window}) but is not listed", p.threshold)?
+                }
+                None => writeln!(
+                    o,
+                    "  below the threshold: {} recent attacks, {} needed{window}",
+                    r.recent.len(),
+                    p.threshold
+                )?,
+            }
+            if r.logins > 0 && !p.ban_accepted {
+                writeln!(o, "  spared: it logged in successfully (--ban-accepted lists it anyway)")?;
+            }
+        }
+    }
+    if let Some(e) = engine.allow.find(ip) {
+        writeln!(o, "  spared: allowlist {} ({})", e.net, allow_source(&e.source))?;
+    }
+    o.flush()?;
+    Ok(())
+}
+
+fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
+    let cfg = Config::load(conf, Some(&a.scan), &a.output, None)?;
+    let mut problems: Vec<String> = Vec::new();
+    for log in cfg.logs.iter().filter(|l| !badguys::source::is_stdin(l)) {
+        match std::fs::File::open(log).and_then(|f| f.metadata()) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => problems.push(format!("log {}: not a regular file", log.display())),
+            Err(e) => problems.push(format!("log {}: {e}", log.display())),
+        }
+    }
+    let out_dir = cfg.output.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if nix::unistd::access(out_dir, nix::unistd::AccessFlags::W_OK).is_err() {
+        problems.push(format!(
+            "blocklist {}: directory {} is not writable",
+            cfg.output.out.display(),
+            out_dir.display()
+        ));
+    }
+    match statefile::read(&cfg.output.state) {
+        Ok(Some(Err(why))) => problems.push(format!("state {}: {why}", cfg.output.state.display())),
+        Err(e) => problems.push(format!("state: {e}")),
+        _ => {}
+    }
+    match store::read(&cfg.output.out) {
+        Ok(cur) => problems.extend(
+            cur.junk.iter().map(|j| format!("{}:{}: not an address: {:?}", cfg.output.out.display(), j.line, j.text)),
+        ),
+        Err(e) => problems.push(e.to_string()),
+    }
+    if let Err(e) = cfg.output.firewall.check() {
+        problems.push(format!("firewall: {e}"));
+    }
+    if problems.is_empty() {
+        println!("configuration OK");
+        return Ok(());
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    Err(Error::Config(format!("{} problems found", problems.len())).into())
+}
+
+fn reload(cfg: &Config) -> Result<()> {
+    let o = &cfg.output;
     let _lock = store::lock(&o.out, o.lock_timeout)?;
     let current = store::read(&o.out)?;
     if !current.exists {
@@ -311,7 +455,7 @@ fn reload(o: &Output) -> Result<()> {
     Ok(())
 }
 
-fn rules() -> Result<()> {
+fn rules_cmd() -> Result<()> {
     let mut out = io::stdout().lock();
     for r in Rule::ALL {
         let on = if r.default_on() { "default" } else { "opt-in " };

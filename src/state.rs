@@ -1,22 +1,24 @@
-//! What is known about addresses, without I/O: the allowlist (built-in
-//! reserved ranges, `--allow`, the allow file) and the tally of events per
-//! address gathered while scanning.
+//! What badguys knows, without I/O: the allowlist, one record per address
+//! (first and last seen, hits per rule, recent hit times, user names tried,
+//! logins, whether and since when it is listed), manual bans, and the read
+//! cursors of each log. `store::statefile` persists it; `rules` decides
+//! from it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-
-use foldhash::fast::RandomState;
 use std::path::PathBuf;
 
+use foldhash::fast::RandomState;
+
 use crate::addr::{reserved, Net};
-use crate::parse::{Event, Rule, What};
+use crate::parse::{Rule, What};
 
 /// Where an allowlist entry came from, to say why an address was spared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AllowSource {
     /// A range that is never listed (loopback, link-local, …).
     Reserved(&'static str),
-    /// `--allow` on the command line.
+    /// `--allow` on the command line (or `allow` in the config file).
     Flag,
     /// A line of the allow file.
     File { path: PathBuf, line: usize },
@@ -78,17 +80,29 @@ impl Allowlist {
 }
 
 /// How many user names are kept per address.
-const USERS_KEPT: usize = 5;
+pub const USERS_KEPT: usize = 5;
+/// The most hit times kept per address (bounds `--threshold`).
+pub const RECENT_MAX: usize = 1000;
 
-/// What the logs say about one address.
+/// What is known about one address.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
+    /// First and last attack or login seen (seconds since the epoch).
+    pub first: i64,
+    pub last: i64,
     /// Events per rule, indexed by `Rule as usize`.
     pub hits: [u32; Rule::ALL.len()],
-    /// Successful logins.
-    pub logins: u32,
+    /// Times of the most recent hits, oldest first (for `--window`).
+    pub recent: Vec<i64>,
     /// The last few user names tried, oldest first, as logged.
     pub users: Vec<Vec<u8>>,
+    /// Successful logins, and the last one.
+    pub logins: u32,
+    pub last_login: i64,
+    /// Since when it is listed by the rules, if it is.
+    pub listed: Option<i64>,
+    /// Whether it was ever listed (for the login alarm).
+    pub was_listed: bool,
 }
 
 impl Record {
@@ -100,32 +114,41 @@ impl Record {
     pub fn rules_summary(&self) -> RulesSummary<'_> {
         RulesSummary(self)
     }
-}
 
-/// Events gathered per address.
-#[derive(Clone, Debug, Default)]
-pub struct Tally {
-    pub records: HashMap<IpAddr, Record, RandomState>,
-}
-
-impl Tally {
-    pub fn add(&mut self, ev: &Event<'_>) {
-        let rec = self.records.entry(ev.ip).or_default();
-        match ev.what {
+    /// Counts one event (`count` times) at time `t`.
+    pub fn add(&mut self, what: What, user: Option<&[u8]>, count: u32, t: i64, keep_recent: usize) {
+        if self.first == 0 || t < self.first {
+            self.first = t;
+        }
+        self.last = self.last.max(t);
+        match what {
             What::Attack(rule) => {
-                let h = &mut rec.hits[rule as usize];
-                *h = h.saturating_add(ev.count);
-                if let Some(user) = ev.user {
-                    if rec.users.last().map(Vec::as_slice) != Some(user) {
+                let h = &mut self.hits[rule as usize];
+                *h = h.saturating_add(count);
+                let keep = keep_recent.clamp(1, RECENT_MAX);
+                for _ in 0..(count as usize).min(keep) {
+                    if self.recent.len() >= keep {
+                        self.recent.remove(0);
+                    }
+                    // Lines can arrive out of order (several hosts, rotated
+                    // files): keep the list sorted.
+                    let at = self.recent.partition_point(|&x| x <= t);
+                    self.recent.insert(at, t);
+                }
+                if let Some(user) = user {
+                    if self.users.last().map(Vec::as_slice) != Some(user) {
                         // Full: recycle the oldest name's allocation.
-                        let mut buf = if rec.users.len() == USERS_KEPT { rec.users.remove(0) } else { Vec::new() };
+                        let mut buf = if self.users.len() == USERS_KEPT { self.users.remove(0) } else { Vec::new() };
                         buf.clear();
                         buf.extend_from_slice(user);
-                        rec.users.push(buf);
+                        self.users.push(buf);
                     }
                 }
             }
-            What::Login => rec.logins = rec.logins.saturating_add(ev.count),
+            What::Login => {
+                self.logins = self.logins.saturating_add(count);
+                self.last_login = self.last_login.max(t);
+            }
         }
     }
 }
@@ -144,5 +167,47 @@ impl std::fmt::Display for RulesSummary<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A ban made by hand (`badguys ban`), or an entry found in the blocklist
+/// file that no rule put there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manual {
+    pub since: i64,
+    /// When it lapses (`--for`); never when `None`.
+    pub until: Option<i64>,
+    pub reason: String,
+}
+
+/// Where reading a log file got to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// The path it was last seen at.
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    /// Bytes of (decompressed) text consumed: always the end of a complete line.
+    pub offset: u64,
+    /// Hash of the file's first line: the same file after a rename, a copy
+    /// or compression, and a different one after truncation.
+    pub fingerprint: u64,
+    /// Size on disk when last read (compressed size for gzip).
+    pub size: u64,
+    /// A gzip file read to its end: it will not change.
+    pub done: bool,
+}
+
+/// Everything that survives a restart.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub records: HashMap<IpAddr, Record, RandomState>,
+    pub manual: BTreeMap<Net, Manual>,
+    pub cursors: Vec<Cursor>,
+}
+
+impl State {
+    pub fn record(&mut self, ip: IpAddr) -> &mut Record {
+        self.records.entry(ip).or_default()
     }
 }

@@ -57,6 +57,7 @@ impl Env {
     pub fn sync_args(&self, extra: &[&str]) -> Vec<String> {
         let defaults = [
             ("--out", self.out().display().to_string()),
+            ("--state", self.path("state").display().to_string()),
             ("--log", self.log().display().to_string()),
             ("--firewall", "none".to_string()),
             ("--allow-file", "/dev/null".to_string()),

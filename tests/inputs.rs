@@ -16,10 +16,22 @@ fn missing_directory_and_unreadable_logs_are_input_errors() {
     e.sync(&["--log", "/dev/null", "--log", missing.to_str().unwrap()]).code(3);
     assert_eq!(e.read("badguys"), "192.0.2.1\n", "an input error must leave the list alone");
 
-    // Unreadable: as root, run badguys as nobody (root reads anything).
+    // Unreadable: as root, run badguys as nobody (root reads anything),
+    // with list and state where nobody may write.
     let secret = e.write("secret.log", sshd(1, "Invalid user a from 192.0.2.9 port 1"));
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let mut c = e.cmd(e.sync_args(&["--log", secret.to_str().unwrap(), "--out", "/nonexistent/out"]));
+    let w = e.path("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (out, state) = (w.join("badguys"), w.join("state"));
+    let mut c = e.cmd(e.sync_args(&[
+        "--log",
+        secret.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]));
     if is_root() {
         std::fs::set_permissions(e.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         c.uid(65534).gid(65534);
@@ -35,7 +47,8 @@ fn missing_default_log_says_what_was_looked_for() {
     }
     let e = Env::new();
     let out = e.out();
-    run(e.cmd(["sync", "--out", out.to_str().unwrap(), "--firewall", "none"]))
+    let state = e.path("state");
+    run(e.cmd(["sync", "--out", out.to_str().unwrap(), "--state", state.to_str().unwrap(), "--firewall", "none"]))
         .code(3)
         .stderr_has("/var/log/auth.log does not exist");
 }
@@ -54,7 +67,7 @@ fn garbage_long_lines_and_invalid_utf8_are_skipped_and_counted() {
     }
     log.push(b'\n');
     // A 1 MiB line that even contains rule text.
-    log.extend(std::iter::repeat(b'A').take(1 << 20));
+    log.extend(std::iter::repeat_n(b'A', 1 << 20));
     log.extend_from_slice(b" Invalid user z from 192.0.2.66 port 1\n");
     // A line of 200 kB that fits nowhere either.
     log.extend(sshd(3, &format!("Invalid user {} from 192.0.2.67 port 1", "B".repeat(200_000))).as_bytes());
@@ -128,10 +141,10 @@ fn stdin_as_a_log() {
 fn an_overlong_line_breaks_bare_pairs_and_repeats() {
     let e = Env::new();
     let mut log = b"kex_exchange_identification: read: Connection reset by peer\r\n".to_vec();
-    log.extend(std::iter::repeat(b'x').take(2 << 20));
+    log.extend(std::iter::repeat_n(b'x', 2 << 20));
     log.extend_from_slice(b"\r\nConnection reset by 192.0.2.50 port 4000\r\n");
     log.extend_from_slice(b"Oct  1 14:42:51 gw sshd[9]: Invalid user a from 192.0.2.51 port 1\n");
-    log.extend(std::iter::repeat(b'y').take(2 << 20));
+    log.extend(std::iter::repeat_n(b'y', 2 << 20));
     log.extend_from_slice(b"\nOct  1 14:42:52 gw last message repeated 5 times\n");
     e.write("auth.log", log);
     e.sync(&["--dry-run"]).ok().stdout_has("+ 192.0.2.51\tinvalid-user=1\t").stderr_has("2 overlong lines");

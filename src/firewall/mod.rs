@@ -50,6 +50,27 @@ impl Firewall {
             Firewall::None => Ok(()),
         }
     }
+
+    /// Adds `entries` (none of them already in the firewall) in one call.
+    pub fn add(&self, entries: &[Net]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Firewall::Pf(t) => t.add(entries),
+            Firewall::Nftables(t) => t.add(entries),
+            Firewall::None => Ok(()),
+        }
+    }
+
+    /// Checks that the table or sets exist; the error says what is missing.
+    pub fn check(&self) -> Result<(), Error> {
+        match self {
+            Firewall::Pf(t) => t.check(),
+            Firewall::Nftables(t) => t.check(),
+            Firewall::None => Ok(()),
+        }
+    }
 }
 
 /// Runs `program args…` with `stdin` fed to it; an error names the command

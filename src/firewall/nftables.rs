@@ -24,6 +24,26 @@ impl NftTarget {
     pub fn replace(&self, entries: &[Net]) -> Result<(), Error> {
         super::run("nft", &["-f", "-"], Some(script(self, entries).as_bytes()))
     }
+
+    /// One transaction adding `entries` to the sets.
+    pub fn add(&self, entries: &[Net]) -> Result<(), Error> {
+        let mut s = String::new();
+        let (v4, v6): (Vec<&Net>, Vec<&Net>) = entries.iter().partition(|n| n.addr().is_ipv4());
+        for (set, list) in [(&self.set4, v4), (&self.set6, v6)] {
+            if !list.is_empty() {
+                let items: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+                let _ = writeln!(s, "add element {} {} {} {{ {} }}", self.family, self.table, set, items.join(", "));
+            }
+        }
+        super::run("nft", &["-f", "-"], Some(s.as_bytes()))
+    }
+
+    pub fn check(&self) -> Result<(), Error> {
+        for set in [&self.set4, &self.set6] {
+            super::run("nft", &["list", "set", &self.family, &self.table, set], None)?;
+        }
+        Ok(())
+    }
 }
 
 /// The transaction for `entries` (sorted). Networks that another entry

@@ -11,6 +11,7 @@
 mod header;
 mod rule;
 mod sshd;
+pub mod time;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +21,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 pub use header::{split, Line, Stamp};
 pub use rule::{Rule, RuleSet, UnknownRule};
 pub use sshd::{classify, Message};
+pub use time::Clock;
 
 /// What an event reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

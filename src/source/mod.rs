@@ -6,10 +6,12 @@
 //! that does not fit the buffer is dropped and counted, never buffered whole.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::parse::MAX_LINE;
+use crate::state::Cursor;
 use crate::Error;
 
 /// The default log: `/var/log/authlog` on OpenBSD, `/var/log/auth.log` elsewhere.
@@ -82,12 +84,27 @@ fn is_digits(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
 pub struct FileStats {
     /// Bytes of (decompressed) text handed out.
     pub bytes: u64,
+    /// Bytes consumed from where reading started: every complete line,
+    /// those dropped for their length included. A cursor moves by this.
+    pub consumed: u64,
     pub gzip: bool,
     /// Lines dropped because they did not fit the buffer.
     pub overlong: u64,
     /// A gzip stream that ended early or is corrupt: what came before it was
     /// used, the rest is lost.
     pub damaged: Option<String>,
+}
+
+/// Where reading one file started and got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The file's cursor after reading.
+    pub cursor: Cursor,
+    pub stats: FileStats,
+    /// The offset reading started at (0 for a new or truncated file).
+    pub from: u64,
+    /// Index in `known` of the cursor that matched this file, if one did.
+    pub matched: Option<usize>,
 }
 
 /// Reads files into one reused buffer and hands out complete lines.
@@ -102,6 +119,9 @@ pub struct Reader {
 /// spans and syscalls are few, small enough that the kernel's copy and the
 /// scan that follows stay in cache.
 const BUF: usize = 256 << 10;
+
+/// Bytes of a file's start that identify it.
+const FP_LEN: usize = 4096;
 
 impl Default for Reader {
     fn default() -> Reader {
@@ -118,31 +138,9 @@ impl Reader {
         Reader { buf, area }
     }
 
-    /// Opens `path` (a regular file, or `-` for standard input) and calls
-    /// `chunk` with buffers of complete lines, in order; the last line of the
-    /// file is handed out even without its newline. `overlong` is called for
-    /// each line dropped for its length.
-    pub fn read_path(
-        &mut self,
-        path: &Path,
-        chunk: &mut dyn FnMut(&[u8]),
-        overlong: &mut dyn FnMut(),
-    ) -> Result<FileStats, Error> {
-        let input = |err| Error::Input { path: path.to_path_buf(), err };
-        if is_stdin(path) {
-            return self.read_any(&mut io::stdin().lock(), chunk, overlong).map_err(input);
-        }
-        let file = File::open(path).map_err(input)?;
-        let meta = file.metadata().map_err(input)?;
-        if !meta.is_file() {
-            let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
-            return Err(Error::NotRegular { path: path.to_path_buf(), what });
-        }
-        self.read_any(&mut &file, chunk, overlong).map_err(input)
-    }
-
-    /// Plain text or gzip, told by the magic number.
-    fn read_any(
+    /// Reads a whole stream (standard input), plain or gzip; the last line
+    /// is handed out even without its newline.
+    pub fn read_stream(
         &mut self,
         r: &mut dyn Read,
         chunk: &mut dyn FnMut(&[u8]),
@@ -150,32 +148,120 @@ impl Reader {
     ) -> io::Result<FileStats> {
         let mut head = [0u8; 2];
         let n = read_full(r, &mut head)?;
-        let mut head_then_rest = io::Cursor::new(&head[..n]).chain(r);
-        if n == 2 && head == [0x1f, 0x8b] {
-            let mut gz = flate2::read::MultiGzDecoder::new(head_then_rest);
-            let mut stats = FileStats { gzip: true, ..FileStats::default() };
-            if let Err(e) = self.lines(&mut gz, chunk, overlong, &mut stats) {
-                // A truncated or corrupt archive: keep what was decoded.
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-                ) {
-                    stats.damaged = Some(e.to_string());
-                } else {
-                    return Err(e);
-                }
+        let gzip = n == 2 && head == GZIP_MAGIC;
+        let mut r = io::Cursor::new(&head[..n]).chain(r);
+        self.decode(&mut r, gzip, true, chunk, overlong)
+    }
+
+    /// Reads what is new in the log file `path`, given the cursors of files
+    /// read before: a file whose first line matches a cursor is read from
+    /// that cursor's offset (from 0 if it shrank below it), a gzip file read
+    /// to its end is skipped, any other file is read from its start.
+    ///
+    /// `live` is the log being written to: its last line is held back until
+    /// its newline arrives. A rotated file is complete, so its last line is
+    /// handed out as it is.
+    pub fn read_file(
+        &mut self,
+        path: &Path,
+        known: &[Cursor],
+        live: bool,
+        chunk: &mut dyn FnMut(&[u8]),
+        overlong: &mut dyn FnMut(),
+    ) -> Result<Progress, Error> {
+        let input = |err| Error::Input { path: path.to_path_buf(), err };
+        let mut file = File::open(path).map_err(input)?;
+        let meta = file.metadata().map_err(input)?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
+            return Err(Error::NotRegular { path: path.to_path_buf(), what });
+        }
+        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+        let mut head = vec![0u8; FP_LEN];
+        let n = read_full(&mut file, &mut head).map_err(input)?;
+        head.truncate(n);
+        let gzip = head.starts_with(&GZIP_MAGIC);
+        let cursor =
+            |fingerprint, offset, done| Cursor { path: path.to_path_buf(), dev, ino, offset, fingerprint, size, done };
+
+        // A compressed file never changes: same inode and size, done.
+        if gzip {
+            if let Some(i) = known.iter().position(|c| c.done && (c.dev, c.ino, c.size) == (dev, ino, size)) {
+                let c = &known[i];
+                let stats = FileStats { gzip, ..FileStats::default() };
+                return Ok(Progress {
+                    cursor: cursor(c.fingerprint, c.offset, true),
+                    stats,
+                    from: c.offset,
+                    matched: Some(i),
+                });
             }
-            Ok(stats)
+            let mut gz = flate2::read::MultiGzDecoder::new(io::Cursor::new(&head[..]).chain(&mut file));
+            let mut first = vec![0u8; FP_LEN];
+            let k = read_full(&mut gz, &mut first).unwrap_or(0);
+            first.truncate(k);
+            head = first;
+        }
+        let fp = fingerprint(&head);
+        let matched = if fp == 0 { None } else { known.iter().position(|c| c.fingerprint == fp) };
+        let from = match matched.map(|i| &known[i]) {
+            Some(c) if gzip && c.done => {
+                let stats = FileStats { gzip, ..FileStats::default() };
+                return Ok(Progress { cursor: cursor(fp, c.offset, true), stats, from: c.offset, matched });
+            }
+            // Shrunk below the cursor: truncated (copytruncate), read again.
+            Some(c) if !gzip && c.offset > size => 0,
+            Some(c) => c.offset,
+            None => 0,
+        };
+        file.seek(SeekFrom::Start(0)).map_err(input)?;
+        let (from, stats) = if gzip {
+            let mut gz = flate2::read::MultiGzDecoder::new(&mut file);
+            // Decompress past what was read before (less if it is shorter).
+            let skipped = io::copy(&mut (&mut gz).take(from), &mut io::sink()).map_err(input)?;
+            let mut st = self.decode(&mut gz, false, true, chunk, overlong).map_err(input)?;
+            st.gzip = true;
+            (skipped, st)
         } else {
-            let mut stats = FileStats::default();
-            self.lines(&mut head_then_rest, chunk, overlong, &mut stats)?;
-            Ok(stats)
+            file.seek(SeekFrom::Start(from)).map_err(input)?;
+            (from, self.decode(&mut file, false, !live, chunk, overlong).map_err(input)?)
+        };
+        // A compressed file is read once: to its end, or to its damage.
+        let done = gzip;
+        let offset = from + stats.consumed;
+        Ok(Progress { cursor: cursor(fp, offset, done), stats, from, matched })
+    }
+
+    /// Reads `r` (decompressing when `gzip`); a damaged gzip stream is
+    /// reported in the stats, not as an error.
+    fn decode(
+        &mut self,
+        r: &mut dyn Read,
+        gzip: bool,
+        final_partial: bool,
+        chunk: &mut dyn FnMut(&[u8]),
+        overlong: &mut dyn FnMut(),
+    ) -> io::Result<FileStats> {
+        let mut stats = FileStats { gzip, ..FileStats::default() };
+        let res = if gzip {
+            self.lines(&mut flate2::read::MultiGzDecoder::new(r), final_partial, chunk, overlong, &mut stats)
+        } else {
+            self.lines(r, final_partial, chunk, overlong, &mut stats)
+        };
+        match res {
+            Ok(()) => Ok(stats),
+            Err(e) if is_damage(&e) => {
+                stats.damaged = Some(e.to_string());
+                Ok(stats)
+            }
+            Err(e) => Err(e),
         }
     }
 
     fn lines(
         &mut self,
         r: &mut dyn Read,
+        final_partial: bool,
         chunk: &mut dyn FnMut(&[u8]),
         overlong: &mut dyn FnMut(),
         stats: &mut FileStats,
@@ -187,7 +273,8 @@ impl Reader {
         let a = self.area;
         let buf = &mut self.buf;
         let mut pend = 0;
-        let mut skipping = false;
+        // Bytes of the overlong line being skipped, when skipping.
+        let mut skipping: Option<u64> = None;
         loop {
             let n = match r.read(&mut buf[a..a + BUF]) {
                 Ok(n) => n,
@@ -196,21 +283,29 @@ impl Reader {
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                if skipping {
+                if !final_partial {
+                    // A line still being written: read it again next time.
+                } else if let Some(skipped) = skipping {
                     stats.overlong += 1;
+                    stats.consumed += skipped;
                     overlong();
                 } else if pend > 0 {
                     stats.bytes += pend as u64;
+                    stats.consumed += pend as u64;
                     chunk(&buf[a - pend..a]);
                 }
                 return Ok(());
             }
             let end = a + n;
             let mut start = a - pend;
-            if skipping {
-                let Some(i) = memchr::memchr(b'\n', &buf[a..end]) else { continue };
-                skipping = false;
+            if let Some(skipped) = skipping {
+                let Some(i) = memchr::memchr(b'\n', &buf[a..end]) else {
+                    skipping = Some(skipped + n as u64);
+                    continue;
+                };
+                skipping = None;
                 stats.overlong += 1;
+                stats.consumed += skipped + i as u64 + 1;
                 overlong();
                 start = a + i + 1;
             }
@@ -218,6 +313,7 @@ impl Reader {
                 Some(i) => {
                     let nl = start + i;
                     stats.bytes += (nl + 1 - start) as u64;
+                    stats.consumed += (nl + 1 - start) as u64;
                     chunk(&buf[start..=nl]);
                     nl + 1
                 }
@@ -225,13 +321,32 @@ impl Reader {
             };
             pend = end - rest;
             if pend > MAX_LINE {
-                skipping = true;
+                skipping = Some(pend as u64);
                 pend = 0;
             } else {
                 buf.copy_within(rest..end, a - pend);
             }
         }
     }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Errors of a truncated or corrupt gzip stream.
+fn is_damage(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof)
+}
+
+/// Identifies a file by its first line (or its first 4 KiB when that line
+/// is longer); 0 when it has no complete first line yet.
+fn fingerprint(head: &[u8]) -> u64 {
+    let id = match memchr::memchr(b'\n', head) {
+        Some(i) => &head[..=i],
+        None if head.len() >= FP_LEN => head,
+        None => return 0,
+    };
+    // FNV-1a; never 0 for a non-empty input in practice, forced otherwise.
+    id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)).max(1)
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -257,7 +372,7 @@ mod tests {
         let mut lines = Vec::new();
         let mut over = 0;
         let stats = r
-            .read_any(
+            .read_stream(
                 &mut &data[..],
                 &mut |c| lines.extend(c.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec)),
                 &mut || over += 1,
@@ -270,7 +385,7 @@ mod tests {
     #[test]
     fn long_lines_are_dropped_and_counted() {
         let mut data = b"a\n".to_vec();
-        data.extend(std::iter::repeat(b'x').take(3 * BUF));
+        data.extend(std::iter::repeat_n(b'x', 3 * BUF));
         data.extend_from_slice(b"\nb\nc");
         let (lines, over) = collect(&data);
         assert_eq!(over, 1);
@@ -288,8 +403,9 @@ mod tests {
         assert_eq!(lines.len(), 20000);
         let mut r = Reader::new();
         let mut n = 0;
-        let stats =
-            r.read_any(&mut &gz[..gz.len() / 2], &mut |c| n += c.split(|&b| b == b'\n').count(), &mut || {}).unwrap();
+        let stats = r
+            .read_stream(&mut &gz[..gz.len() / 2], &mut |c| n += c.split(|&b| b == b'\n').count(), &mut || {})
+            .unwrap();
         assert!(stats.damaged.is_some() && n > 0);
     }
 

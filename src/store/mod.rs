@@ -2,7 +2,9 @@
 //! rendering it (sorted, one entry per line: what pf's `table … persist file`
 //! reads), writing it atomically (temp file in the same directory, fsync,
 //! rename, fsync of the directory, mode kept), and the lock that keeps two
-//! runs from interleaving.
+//! runs from interleaving. [`statefile`] is the state file's format.
+
+pub mod statefile;
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};

@@ -1,0 +1,55 @@
+//! Least privilege for `watch` on OpenBSD: after start-up, unveil(2) limits
+//! the file system to what badguys reads, writes and runs, and pledge(2) to
+//! the system calls it needs. Elsewhere this does nothing (systemd's unit
+//! sandboxes the service instead).
+
+use crate::config::Config;
+use crate::Error;
+
+#[cfg(target_os = "openbsd")]
+pub fn restrict(cfg: &Config) -> Result<(), Error> {
+    use std::ffi::CString;
+    use std::path::Path;
+
+    fn unveil(path: &Path, perms: &str) -> Result<(), Error> {
+        let p = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::Config("NUL in a path".into()))?;
+        let m = CString::new(perms).expect("no NUL");
+        // SAFETY: NUL-terminated strings that outlive the call.
+        if unsafe { nix::libc::unveil(p.as_ptr(), m.as_ptr()) } == -1 {
+            return Err(Error::Config(format!("unveil {}: {}", path.display(), std::io::Error::last_os_error())));
+        }
+        Ok(())
+    }
+    let dir = |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    for log in &cfg.logs {
+        unveil(&dir(log), "r")?;
+    }
+    // Temp files are created beside the list and the state, then renamed.
+    unveil(&dir(&cfg.output.out), "rwc")?;
+    unveil(&dir(&cfg.output.state), "rwc")?;
+    unveil(&cfg.allow_file.0, "r")?;
+    unveil(Path::new("/sbin/pfctl"), "x")?;
+    unveil(Path::new("/dev/null"), "rw")?;
+    for hook in [&cfg.hooks.on_ban, &cfg.hooks.on_login].into_iter().flatten() {
+        if let Some(prog) = hook.first() {
+            unveil(Path::new(prog), "rx")?;
+        }
+    }
+    // SAFETY: two NULLs lock the unveil list.
+    if unsafe { nix::libc::unveil(std::ptr::null(), std::ptr::null()) } == -1 {
+        return Err(Error::Config(format!("unveil: {}", std::io::Error::last_os_error())));
+    }
+    // stdio rpath wpath cpath fattr: read logs, write list and state, keep
+    // modes; flock: the lock; proc exec: pfctl and hooks; inet is not needed.
+    let promises = CString::new("stdio rpath wpath cpath fattr flock proc exec").expect("no NUL");
+    // SAFETY: a NUL-terminated string; NULL leaves exec promises unset.
+    if unsafe { nix::libc::pledge(promises.as_ptr(), std::ptr::null()) } == -1 {
+        return Err(Error::Config(format!("pledge: {}", std::io::Error::last_os_error())));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "openbsd"))]
+pub fn restrict(_cfg: &Config) -> Result<(), Error> {
+    Ok(())
+}

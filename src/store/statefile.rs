@@ -1,0 +1,351 @@
+//! The state file: a versioned text format, one record per line, that a
+//! later version can still read and an admin can read with `less`.
+//!
+//! ```text
+//! badguys-state 1
+//! cursor  path=/var/log/auth.log  dev=2049  ino=1311  offset=81234  size=81234  fp=9f86d081884c7d65  done=0
+//! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
+//! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
+//! end     4
+//! ```
+//!
+//! Fields are tab-separated `key=value` pairs after the kind and the key;
+//! unknown kinds and keys are ignored, so fields can be added. Bytes outside
+//! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
+//! names are attacker-controlled). The `end N` trailer tells a complete file
+//! from a truncated one.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::addr::{parse_ip, Net};
+use crate::parse::Rule;
+use crate::state::{Cursor, Manual, Record, State, RECENT_MAX, USERS_KEPT};
+use crate::Error;
+
+const MAGIC: &str = "badguys-state";
+const VERSION: u32 = 1;
+
+/// Why a state file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corrupt {
+    #[error("not a badguys state file (no \"{MAGIC} {VERSION}\" line at the top)")]
+    NoHeader,
+    #[error("written by a newer badguys (state format {0}; this one reads up to {VERSION})")]
+    Newer(u32),
+    #[error("truncated: no end marker")]
+    Truncated,
+    #[error("line {0}: {1}")]
+    Line(usize, String),
+}
+
+/// The default state file.
+pub fn default_path() -> PathBuf {
+    if cfg!(target_os = "openbsd") {
+        PathBuf::from("/var/db/badguys/state")
+    } else {
+        PathBuf::from("/var/lib/badguys/state")
+    }
+}
+
+/// Reads a state file: `Ok(None)` when there is none yet, `Err(Corrupt)`
+/// (inside `Ok(Some(Err))`) when it cannot be trusted, so the caller can
+/// say so and rebuild from the logs.
+pub fn read(path: &Path) -> Result<Option<Result<State, Corrupt>>, Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(Error::Output { path: path.to_path_buf(), err }),
+    };
+    Ok(Some(parse(&bytes)))
+}
+
+pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split('\n').enumerate();
+    let (_, head) = lines.next().ok_or(Corrupt::NoHeader)?;
+    let version = head.strip_prefix(MAGIC).and_then(|v| v.trim().parse::<u32>().ok()).ok_or(Corrupt::NoHeader)?;
+    if version > VERSION {
+        return Err(Corrupt::Newer(version));
+    }
+    let mut st = State::default();
+    let mut count = 0usize;
+    let mut ended = false;
+    for (i, line) in lines {
+        let n = i + 1;
+        let bad = |m: String| Corrupt::Line(n, m);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if ended {
+            return Err(bad("data after the end marker".into()));
+        }
+        let mut f = line.split('\t');
+        let kind = f.next().unwrap_or_default();
+        match kind {
+            "cursor" => {
+                st.cursors.push(cursor(f).map_err(bad)?);
+                count += 1;
+            }
+            "addr" => {
+                let ip = f.next().and_then(|s| parse_ip(s.as_bytes())).ok_or_else(|| bad("bad address".into()))?;
+                st.records.insert(ip, record(f).map_err(bad)?);
+                count += 1;
+            }
+            "manual" => {
+                let net: Net = f.next().unwrap_or_default().parse().map_err(|e| bad(format!("bad network: {e}")))?;
+                st.manual.insert(net, manual(f).map_err(bad)?);
+                count += 1;
+            }
+            "end" => {
+                let want: usize = f.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad end marker".into()))?;
+                if want != count {
+                    return Err(bad(format!("end marker says {want} records, found {count}")));
+                }
+                ended = true;
+            }
+            // A kind from a later version.
+            _ => {}
+        }
+    }
+    if !ended {
+        return Err(Corrupt::Truncated);
+    }
+    Ok(st)
+}
+
+fn fields<'a>(f: impl Iterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
+    f.filter_map(|kv| kv.split_once('='))
+}
+
+fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{k}={v:?} is not a number"))
+}
+
+fn opt_num(k: &str, v: &str) -> Result<Option<i64>, String> {
+    if v == "-" {
+        Ok(None)
+    } else {
+        num(k, v).map(Some)
+    }
+}
+
+fn cursor<'a>(f: impl Iterator<Item = &'a str>) -> Result<Cursor, String> {
+    let mut c = Cursor { path: PathBuf::new(), dev: 0, ino: 0, offset: 0, fingerprint: 0, size: 0, done: false };
+    for (k, v) in fields(f) {
+        match k {
+            "path" => {
+                c.path = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(unescape(v)?))
+            }
+            "dev" => c.dev = num(k, v)?,
+            "ino" => c.ino = num(k, v)?,
+            "offset" => c.offset = num(k, v)?,
+            "size" => c.size = num(k, v)?,
+            "fp" => c.fingerprint = u64::from_str_radix(v, 16).map_err(|_| format!("fp={v:?}"))?,
+            "done" => c.done = v == "1",
+            _ => {}
+        }
+    }
+    if c.path.as_os_str().is_empty() {
+        return Err("cursor without a path".into());
+    }
+    Ok(c)
+}
+
+fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
+    let mut r = Record::default();
+    for (k, v) in fields(f) {
+        match k {
+            "first" => r.first = num(k, v)?,
+            "last" => r.last = num(k, v)?,
+            "hits" => {
+                for h in v.split(',').filter(|h| !h.is_empty()) {
+                    let (name, n) = h.split_once(':').ok_or_else(|| format!("hits entry {h:?}"))?;
+                    // A rule from a later version is kept out of the counts.
+                    if let Ok(rule) = name.parse::<Rule>() {
+                        r.hits[rule as usize] = num(k, n)?;
+                    }
+                }
+            }
+            "recent" => {
+                r.recent = v.split(',').filter(|t| !t.is_empty()).map(|t| num(k, t)).collect::<Result<_, _>>()?;
+                r.recent.sort_unstable();
+                r.recent.truncate(RECENT_MAX);
+            }
+            "users" => {
+                // A lone "%" stands for an empty user name.
+                r.users = v
+                    .split(',')
+                    .filter(|u| !u.is_empty())
+                    .map(|u| if u == "%" { Ok(Vec::new()) } else { unescape(u) })
+                    .collect::<Result<_, _>>()?;
+                r.users.truncate(USERS_KEPT);
+            }
+            "logins" => r.logins = num(k, v)?,
+            "login" => r.last_login = num(k, v)?,
+            "listed" => r.listed = opt_num(k, v)?,
+            "was" => r.was_listed = v == "1",
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
+    let mut m = Manual { since: 0, until: None, reason: String::new() };
+    for (k, v) in fields(f) {
+        match k {
+            "since" => m.since = num(k, v)?,
+            "until" => m.until = opt_num(k, v)?,
+            "reason" => m.reason = String::from_utf8_lossy(&unescape(v)?).into_owned(),
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
+/// Renders `st` (records sorted by address, so the file diffs well).
+pub fn render(st: &State) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(64 + st.records.len() * 160);
+    let _ = writeln!(s, "{MAGIC} {VERSION}");
+    s.push_str("# badguys state: written by badguys, read by badguys; see badguys(8).\n");
+    for c in &st.cursors {
+        let _ = writeln!(
+            s,
+            "cursor\tpath={}\tdev={}\tino={}\toffset={}\tsize={}\tfp={:016x}\tdone={}",
+            escape(std::os::unix::ffi::OsStrExt::as_bytes(c.path.as_os_str())),
+            c.dev,
+            c.ino,
+            c.offset,
+            c.size,
+            c.fingerprint,
+            u8::from(c.done)
+        );
+    }
+    let mut ips: Vec<&IpAddr> = st.records.keys().collect();
+    ips.sort_by(|a, b| crate::addr::ip_order(**a, **b));
+    for ip in ips {
+        let r = &st.records[ip];
+        let _ = write!(s, "addr\t{ip}\tfirst={}\tlast={}\thits=", r.first, r.last);
+        let mut sep = "";
+        for rule in Rule::ALL {
+            if r.hits[rule as usize] > 0 {
+                let _ = write!(s, "{sep}{}:{}", rule.name(), r.hits[rule as usize]);
+                sep = ",";
+            }
+        }
+        s.push_str("\trecent=");
+        for (i, t) in r.recent.iter().enumerate() {
+            let _ = write!(s, "{}{t}", if i > 0 { "," } else { "" });
+        }
+        s.push_str("\tusers=");
+        for (i, u) in r.users.iter().enumerate() {
+            // An empty user name is written as a lone "%".
+            let _ = write!(s, "{}{}", if i > 0 { "," } else { "" }, if u.is_empty() { "%".into() } else { escape(u) });
+        }
+        let listed = r.listed.map_or("-".to_string(), |t| t.to_string());
+        let _ = writeln!(
+            s,
+            "\tlogins={}\tlogin={}\tlisted={listed}\twas={}",
+            r.logins,
+            r.last_login,
+            u8::from(r.was_listed)
+        );
+    }
+    for (net, m) in &st.manual {
+        let until = m.until.map_or("-".to_string(), |t| t.to_string());
+        let _ = writeln!(s, "manual\t{net}\tsince={}\tuntil={until}\treason={}", m.since, escape(m.reason.as_bytes()));
+    }
+    let _ = writeln!(s, "end\t{}", st.cursors.len() + st.records.len() + st.manual.len());
+    s.into_bytes()
+}
+
+/// Percent-encodes everything but printable ASCII other than `%,= `.
+fn escape(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &c in b {
+        if c.is_ascii_graphic() && !matches!(c, b'%' | b',' | b'=') {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("%{c:02X}"));
+        }
+    }
+    s
+}
+
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("bad escape in {s:?}"))?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {s:?}"))?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        let mut st = State::default();
+        st.cursors.push(Cursor {
+            path: "/var/log/auth log".into(),
+            dev: 1,
+            ino: 2,
+            offset: 3,
+            fingerprint: 0xdead,
+            size: 3,
+            done: false,
+        });
+        let r = st.record("2001:db8::1".parse().unwrap());
+        r.first = 10;
+        r.last = 20;
+        r.hits[Rule::KexReset as usize] = 2;
+        r.recent = vec![10, 20];
+        r.users = vec![b"a,b=c%d\t\xff".to_vec(), Vec::new(), b"%".to_vec()];
+        r.listed = Some(20);
+        r.was_listed = true;
+        st.manual.insert(
+            "198.51.100.0/24".parse().unwrap(),
+            Manual { since: 5, until: Some(99), reason: "by hand\nx".into() },
+        );
+        st
+    }
+
+    #[test]
+    fn round_trip() {
+        let st = sample();
+        let text = render(&st);
+        let back = parse(&text).unwrap();
+        assert_eq!(back.cursors, st.cursors);
+        assert_eq!(back.records, st.records);
+        assert_eq!(back.manual, st.manual);
+        assert_eq!(render(&back), text);
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let text = render(&sample());
+        assert_eq!(parse(&text[..text.len() - 8]).unwrap_err(), Corrupt::Truncated);
+        assert_eq!(parse(b"garbage\n").unwrap_err(), Corrupt::NoHeader);
+        assert_eq!(parse(b"badguys-state 9\nend\t0\n").unwrap_err(), Corrupt::Newer(9));
+        let t = String::from_utf8(text.clone()).unwrap().replace("first=10", "first=ten");
+        assert!(matches!(parse(t.as_bytes()).unwrap_err(), Corrupt::Line(_, _)));
+        // Later versions' kinds and keys are ignored.
+        let t = String::from_utf8(text)
+            .unwrap()
+            .replace("end\t", "future\tx=1\nend\t")
+            .replace("\twas=1", "\twas=1\tnew=2");
+        assert!(parse(t.as_bytes()).is_ok());
+        assert!(parse(&[0xff, 0xfe, 0]).is_err());
+    }
+}

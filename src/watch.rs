@@ -1,0 +1,617 @@
+//! Wiring of the pipeline for `sync` and `watch`: the [`Engine`] loads the
+//! state (or rebuilds it when it is corrupt), reads what is new in every log
+//! through the cursors, counts events, decides, and publishes the blocklist,
+//! the state and the firewall. `sync` is one engine step; [`watch`] runs a
+//! first step, then follows the logs with notify (inotify, kqueue), batching
+//! lines that arrive together into one firewall update, reconciling
+//! everything periodically and on SIGHUP, and stopping cleanly on
+//! SIGTERM/SIGINT.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::addr::Net;
+use crate::config::Config;
+use crate::hooks::{Fired, Hook};
+use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
+use crate::rules::{self, Outcome};
+use crate::source::{self, Reader};
+use crate::state::{Allowlist, Cursor, Manual, Record, State};
+use crate::store::{self, statefile};
+use crate::Error;
+
+/// What one [`Engine::ingest`] read and found.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Addresses whose attacks reached the threshold in this batch.
+    pub hot: Vec<IpAddr>,
+    /// Addresses that are or were listed and logged in successfully.
+    pub alarms: Vec<(IpAddr, Vec<u8>)>,
+    /// Files read (or found unchanged).
+    pub files: usize,
+    /// Damaged gzip files.
+    pub damaged: usize,
+    /// Whether anything new was read.
+    pub progressed: bool,
+}
+
+/// The state, the readers and the scanners of one run.
+pub struct Engine<'c> {
+    pub cfg: &'c Config,
+    pub state: State,
+    reader: Reader,
+    /// One scanner per log, kept across batches so that kex pairs split
+    /// between two reads are kept.
+    scanners: Vec<Scanner>,
+    /// The state file as this engine last read or wrote it, to notice
+    /// another process (`ban`, `sync`) writing it.
+    state_seen: Option<(u64, u64, i64, i64)>,
+    /// Why the state was rebuilt, when it was.
+    pub rebuilt: Option<String>,
+    /// Whether the state changed since it was last saved.
+    pub dirty: bool,
+    /// The allowlist (reloaded on SIGHUP).
+    pub allow: Allowlist,
+}
+
+impl<'c> Engine<'c> {
+    /// Loads the state. A missing file is a first run; a corrupt one is
+    /// reported, kept aside as `STATE.corrupt`, and rebuilt from the logs.
+    pub fn open(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        let mut e = Engine {
+            cfg,
+            state: State::default(),
+            reader: Reader::new(),
+            scanners: Vec::new(),
+            state_seen: None,
+            rebuilt: None,
+            dirty: false,
+            allow: cfg.output.allow.clone(),
+        };
+        e.load_state()?;
+        Ok(e)
+    }
+
+    fn load_state(&mut self) -> Result<(), Error> {
+        let path = &self.cfg.output.state;
+        self.state_seen = identity(path);
+        match statefile::read(path)? {
+            None => self.state = State::default(),
+            Some(Ok(st)) => self.state = st,
+            Some(Err(why)) => {
+                let aside = path.with_extension("corrupt");
+                warn!(
+                    "state file {} is unusable ({why}); kept as {}, rebuilding from the logs",
+                    path.display(),
+                    aside.display()
+                );
+                let _ = fs::rename(path, &aside);
+                self.state = State::default();
+                self.rebuilt = Some(why.to_string());
+                self.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads the state if another process wrote it since this engine
+    /// last did (call with the lock held).
+    pub fn refresh(&mut self) -> Result<bool, Error> {
+        if identity(&self.cfg.output.state) == self.state_seen {
+            return Ok(false);
+        }
+        debug!("state file changed on disk: reloading it");
+        self.load_state()?;
+        Ok(true)
+    }
+
+    /// Reads what is new in every log and counts it. Any log that cannot
+    /// be read stops the step before anything is written.
+    pub fn ingest(&mut self, clock: &mut Clock, stats: &mut ScanStats) -> Result<Batch, Error> {
+        let cfg = self.cfg;
+        let mut batch = Batch::default();
+        let mut hot = BTreeSet::new();
+        let known = std::mem::take(&mut self.state.cursors);
+        let mut cursors: Vec<Cursor> = Vec::new();
+        let mut matched = vec![false; known.len()];
+        while self.scanners.len() < cfg.logs.len() {
+            self.scanners.push(Scanner::new(cfg.rules));
+        }
+        let result = (|| {
+            for (li, log) in cfg.logs.iter().enumerate() {
+                let scanner = &mut self.scanners[li];
+                let before = scanner.stats().clone();
+                let mut sink =
+                    Sink { state: &mut self.state, cfg, clock: &mut *clock, hot: &mut hot, alarms: &mut batch.alarms };
+                if source::is_stdin(log) {
+                    let cell = std::cell::RefCell::new(&mut *scanner);
+                    self.reader
+                        .read_stream(
+                            &mut io::stdin().lock(),
+                            &mut |c| cell.borrow_mut().scan(c, &mut |ev| sink.event(ev)),
+                            &mut || cell.borrow_mut().note_overlong(),
+                        )
+                        .map_err(|err| Error::Input { path: log.clone(), err })?;
+                    batch.files += 1;
+                    batch.progressed = true;
+                } else {
+                    if cfg.default_log && !log.exists() {
+                        return Err(Error::NoDefaultLog { path: log.clone() });
+                    }
+                    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+                    if cfg.rotated {
+                        let (rotated, skipped) = source::rotated(log);
+                        for s in skipped {
+                            debug!("{}: skipped: {}", s.path.display(), s.why);
+                        }
+                        files.extend(rotated.into_iter().map(|p| (p, false)));
+                    }
+                    files.push((log.clone(), true));
+                    for (path, live) in files {
+                        let cell = std::cell::RefCell::new(&mut *scanner);
+                        let res = self.reader.read_file(
+                            &path,
+                            &known,
+                            live,
+                            &mut |c| cell.borrow_mut().scan(c, &mut |ev| sink.event(ev)),
+                            &mut || cell.borrow_mut().note_overlong(),
+                        );
+                        match res {
+                            Ok(p) => {
+                                batch.files += 1;
+                                if let Some(i) = p.matched {
+                                    matched[i] = true;
+                                }
+                                if let Some(why) = &p.stats.damaged {
+                                    batch.damaged += 1;
+                                    warn!("{}: damaged gzip, used what came before the damage: {why}", path.display());
+                                }
+                                if p.stats.consumed > 0 || p.matched.is_none_or(|i| known[i] != p.cursor) {
+                                    batch.progressed = true;
+                                }
+                                if p.stats.bytes > 0 {
+                                    debug!("{}: read {} bytes from offset {}", path.display(), p.stats.bytes, p.from);
+                                }
+                                cursors.push(p.cursor);
+                            }
+                            // A rotated file can vanish between listing and opening.
+                            Err(Error::Input { err, .. }) if !live && err.kind() == io::ErrorKind::NotFound => {
+                                debug!("{}: vanished while reading (rotation?)", path.display());
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                add_stats(stats, &before, scanner.stats());
+            }
+            Ok(())
+        })();
+        // Cursors of files not seen this time stay while their path exists
+        // (another --log set, a file that is back after a while).
+        for (c, m) in known.into_iter().zip(matched) {
+            if !m && c.path.exists() && !cursors.iter().any(|n| n.path == c.path) {
+                cursors.push(c);
+            }
+        }
+        self.state.cursors = cursors;
+        result?;
+        if batch.progressed || !hot.is_empty() {
+            self.dirty = true;
+        }
+        batch.hot = hot.into_iter().map(|h: HotKey| h.0).collect();
+        Ok(batch)
+    }
+
+    /// Lists, spares and expires (see [`rules::evaluate`]); marks the
+    /// state dirty when it changed.
+    pub fn evaluate(&mut self, only: Option<&[IpAddr]>, now: i64) -> Outcome {
+        let out = rules::evaluate(&mut self.state, only, &self.allow, &self.cfg.policy, now);
+        if !out.listed.is_empty() || !out.expired.is_empty() || !out.lapsed.is_empty() {
+            self.dirty = true;
+        }
+        out
+    }
+
+    /// Entries of the blocklist file that no rule or ban put there (added
+    /// by hand, or the list of the script badguys replaces) become manual
+    /// bans, so they are kept. An entry whose address has a record is
+    /// badguys' own (expired or unbanned since) and is not taken back.
+    pub fn import(&mut self, current: &store::Current, now: i64) -> usize {
+        let mut n = 0;
+        for net in &current.entries {
+            let own = net.is_host()
+                && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0);
+            if own || self.state.manual.contains_key(net) {
+                continue;
+            }
+            let reason = format!("found in {}", self.cfg.output.out.display());
+            self.state.manual.insert(*net, Manual { since: now, until: None, reason });
+            n += 1;
+        }
+        if n > 0 {
+            self.dirty = true;
+        }
+        n
+    }
+
+    /// The blocklist the state calls for.
+    pub fn blocklist(&self) -> Vec<Net> {
+        rules::blocklist(&self.state, &self.allow, &mut |net, e, pieces| {
+            if !net.is_host() {
+                debug!("{net} overlaps allowed {}: {pieces} pieces kept", e.net);
+            }
+        })
+    }
+
+    pub fn set_allow(&mut self, allow: Allowlist) {
+        self.allow = allow;
+    }
+
+    /// Writes the state file when it changed.
+    pub fn save(&mut self) -> Result<(), Error> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let path = &self.cfg.output.state;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
+                let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            }
+        }
+        store::write_atomic(path, &statefile::render(&self.state), 0o600)?;
+        self.state_seen = identity(path);
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// Collects events into the state while lines are scanned.
+struct Sink<'a> {
+    state: &'a mut State,
+    cfg: &'a Config,
+    clock: &'a mut Clock,
+    hot: &'a mut BTreeSet<HotKey>,
+    alarms: &'a mut Vec<(IpAddr, Vec<u8>)>,
+}
+
+impl Sink<'_> {
+    fn event(&mut self, ev: &crate::parse::Event<'_>) {
+        let t = self.clock.resolve(ev.stamp);
+        if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
+            self.hot.insert(HotKey(ev.ip));
+        }
+        if ev.what == What::Login {
+            if let Some(r) = self.state.records.get(&ev.ip).filter(|r| r.was_listed || r.listed.is_some()) {
+                let _ = r;
+                self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
+            }
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct HotKey(IpAddr);
+impl Ord for HotKey {
+    fn cmp(&self, o: &HotKey) -> std::cmp::Ordering {
+        crate::addr::ip_order(self.0, o.0)
+    }
+}
+impl PartialOrd for HotKey {
+    fn partial_cmp(&self, o: &HotKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+fn add_stats(total: &mut ScanStats, before: &ScanStats, now: &ScanStats) {
+    total.bytes += now.bytes - before.bytes;
+    total.lines += now.lines - before.lines;
+    total.candidates += now.candidates - before.candidates;
+    total.logins += now.logins - before.logins;
+    total.bad_address += now.bad_address - before.bad_address;
+    total.overlong += now.overlong - before.overlong;
+    total.bare_events += now.bare_events - before.bare_events;
+    for r in Rule::ALL {
+        total.hits[r as usize] += now.hits[r as usize] - before.hits[r as usize];
+    }
+}
+
+/// Inode, device, size and mtime of a file, to notice it being replaced.
+fn identity(path: &Path) -> Option<(u64, u64, i64, i64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.size() as i64, m.mtime_nsec() + m.mtime() * 1_000_000_000))
+}
+
+/// A JSON line per address for hooks and `list --json`.
+pub fn json_line(ip: &str, rec: Option<&Record>, event: &str, host: &str, extra: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut o = crate::json::Obj::new(&mut out);
+    o = o.str("event", event.as_bytes()).str("addr", ip.as_bytes()).str("host", host.as_bytes());
+    if let Some(r) = rec {
+        let mut rules_json = String::new();
+        let mut ro = crate::json::Obj::new(&mut rules_json);
+        for rule in Rule::ALL {
+            if r.hits[rule as usize] > 0 {
+                ro = ro.num(rule.name(), u64::from(r.hits[rule as usize]));
+            }
+        }
+        ro.end();
+        o = o
+            .raw("rules", &rules_json)
+            .strs("users", &r.users)
+            .str("first", crate::parse::time::iso(r.first).as_bytes())
+            .str("last", crate::parse::time::iso(r.last).as_bytes());
+    }
+    for (k, v) in extra {
+        o = o.str(k, v.as_bytes());
+    }
+    o.end();
+    out
+}
+
+/// The host name, for hook messages.
+pub fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+}
+
+/// Messages for the watch loop.
+enum Msg {
+    Fs,
+    Signal(nix::sys::signal::Signal),
+}
+
+/// `badguys watch`: a first sync, then follow the logs until SIGTERM/SIGINT.
+pub fn watch(cfg: &Config) -> Result<(), Error> {
+    use nix::sys::signal::{SigSet, Signal};
+    use notify::Watcher;
+
+    // Signals are taken by one thread with sigwait(): handlers that only
+    // set a flag, without the flag.
+    let mut sigs = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        sigs.add(s);
+    }
+    sigs.thread_block().map_err(|e| Error::Config(format!("cannot block signals: {e}")))?;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || loop {
+            match sigs.wait() {
+                Ok(sig) => {
+                    if tx.send(Msg::Signal(sig)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => continue,
+            }
+        });
+    }
+
+    let mut engine = Engine::open(cfg)?;
+    let host = hostname();
+    let on_ban = cfg.hooks.on_ban.clone().map(|argv| Hook::new("on-ban", argv, cfg.hooks.timeout, 2));
+    let on_login = cfg.hooks.on_login.clone().map(|argv| Hook::new("on-login", argv, cfg.hooks.timeout, 2));
+    let mut published: BTreeSet<Net> = BTreeSet::new();
+
+    // The watcher: each log's directory, events filtered to the log's files.
+    let names: Vec<(PathBuf, String)> = cfg
+        .logs
+        .iter()
+        .filter(|l| !source::is_stdin(l))
+        .filter_map(|l| Some((parent(l).to_path_buf(), l.file_name()?.to_str()?.to_string())))
+        .collect();
+    let watch_tx = tx.clone();
+    let filter = names.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            let ours = ev.paths.iter().any(|p| {
+                filter.iter().any(|(_, base)| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(base.as_str()))
+                })
+            });
+            if ours && !matches!(ev.kind, notify::EventKind::Access(_)) {
+                let _ = watch_tx.send(Msg::Fs);
+            }
+        }
+    })
+    .map_err(|e| Error::Config(format!("cannot watch files: {e}")))?;
+    let dirs: BTreeSet<PathBuf> = names.iter().map(|(d, _)| d.clone()).collect();
+    for d in &dirs {
+        watcher
+            .watch(d, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| Error::Input { path: d.clone(), err: io::Error::other(e.to_string()) })?;
+    }
+    info!(
+        "watching {} (firewall: {})",
+        cfg.logs.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(", "),
+        cfg.output.firewall.name()
+    );
+
+    let mut stats = ScanStats::default();
+    let mut full = true; // the first step reconciles everything
+    let mut last_full = Instant::now();
+    let mut last_save = Instant::now();
+    let mut stop = false;
+    loop {
+        // One step: under the lock, read, decide, publish.
+        match step(&mut engine, &mut published, full, &mut stats, &host, on_ban.as_ref(), on_login.as_ref()) {
+            Ok(()) => {
+                if full {
+                    last_full = Instant::now();
+                }
+                full = false;
+            }
+            Err(e @ (Error::Input { .. } | Error::NoDefaultLog { .. })) => {
+                // The log missing for a while (rotation without create): wait.
+                debug!("{e}; waiting for it");
+            }
+            Err(e @ Error::Busy { .. }) => warn!("{e}; trying again"),
+            Err(e) => warn!("{e}"),
+        }
+        if engine.dirty && (last_save.elapsed() >= Duration::from_secs(10) || stop) {
+            let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout);
+            if let Err(e) = lock.and_then(|_l| engine.save()) {
+                warn!("{e}");
+            }
+            last_save = Instant::now();
+        }
+        if stop {
+            break;
+        }
+        // Wait for a change, a signal or the next reconcile; then gather
+        // what else arrives within 100 ms into the same batch.
+        let until_full = cfg.reconcile.saturating_sub(last_full.elapsed());
+        let until_save =
+            if engine.dirty { Duration::from_secs(10).saturating_sub(last_save.elapsed()) } else { until_full };
+        let wait = until_full.min(until_save).max(Duration::from_millis(50));
+        let mut got = match rx.recv_timeout(wait) {
+            Ok(m) => vec![m],
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if last_full.elapsed() >= cfg.reconcile {
+                    full = true;
+                }
+                Vec::new()
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if !got.is_empty() {
+            let deadline = Instant::now() + Duration::from_millis(100);
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match rx.recv_timeout(left) {
+                    Ok(m) => got.push(m),
+                    Err(_) => break,
+                }
+            }
+        }
+        for m in got {
+            match m {
+                Msg::Fs => {}
+                Msg::Signal(Signal::SIGHUP) => {
+                    info!("SIGHUP: rereading the allow file and reconciling");
+                    full = true;
+                    // The allow file is part of the configuration: reload it.
+                    match cfg.reload_allow() {
+                        Ok(allow) => engine.set_allow(allow),
+                        Err(e) => warn!("{e}; keeping the old allowlist"),
+                    }
+                }
+                Msg::Signal(sig) => {
+                    info!("{sig}: finishing");
+                    stop = true;
+                }
+            }
+        }
+    }
+    if let Some(h) = &on_ban {
+        h.drain(Duration::from_secs(5));
+    }
+    if let Some(h) = &on_login {
+        h.drain(Duration::from_secs(5));
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// One watch step under the lock.
+fn step(
+    engine: &mut Engine<'_>,
+    published: &mut BTreeSet<Net>,
+    full: bool,
+    stats: &mut ScanStats,
+    host: &str,
+    on_ban: Option<&Hook>,
+    on_login: Option<&Hook>,
+) -> Result<(), Error> {
+    let cfg = engine.cfg;
+    let _lock = store::lock(&cfg.output.out, cfg.output.lock_timeout)?;
+    let reloaded = engine.refresh()?;
+    let mut clock = Clock::system();
+    let batch = engine.ingest(&mut clock, stats)?;
+    let out = engine.evaluate(if full { None } else { Some(&batch.hot) }, clock.now());
+    let full = full || reloaded || !out.expired.is_empty() || !out.lapsed.is_empty();
+    if full {
+        let current = store::read(&cfg.output.out)?;
+        engine.import(&current, clock.now());
+    }
+    let list = engine.blocklist();
+    let listed: BTreeSet<Net> = list.iter().copied().collect();
+    let new: Vec<Net> = list.iter().filter(|n| !published.contains(n)).copied().collect();
+    let content = store::render(&list);
+    let current = fs::read(&cfg.output.out).ok();
+    if current.as_deref() != Some(&content[..]) {
+        store::write_atomic(&cfg.output.out, &content, 0o644)?;
+    }
+    if full || published.iter().any(|n| !listed.contains(n)) {
+        cfg.output.firewall.replace(&list, &cfg.output.out)?;
+        debug!("{}: {} entries, full replace", cfg.output.firewall.name(), list.len());
+    } else if !new.is_empty() {
+        cfg.output.firewall.add(&new)?;
+    }
+    *published = listed;
+    for ip in &out.listed {
+        info!("banned {ip} ({})", engine.state.records[ip].rules_summary());
+    }
+    for ip in &out.expired {
+        info!("expired {ip}");
+    }
+    for net in &out.lapsed {
+        info!("manual ban of {net} lapsed");
+    }
+    if !out.listed.is_empty() && !engine.dirty {
+        engine.dirty = true;
+    }
+    // New bans are in the firewall: save now so a restart does not redo them.
+    if !out.listed.is_empty() {
+        engine.save()?;
+    }
+    drop(_lock);
+    if let Some(h) = on_ban.filter(|_| !out.listed.is_empty()) {
+        let lines: String = out
+            .listed
+            .iter()
+            .map(|ip| json_line(&ip.to_string(), engine.state.records.get(ip), "ban", host, &[]) + "\n")
+            .collect();
+        fire(h, "ban", lines, out.listed.iter().map(|ip| ip.to_string()).collect(), host);
+    }
+    if let Some(h) = on_login.filter(|_| !batch.alarms.is_empty()) {
+        let lines: String = batch
+            .alarms
+            .iter()
+            .map(|(ip, user)| {
+                let user = String::from_utf8_lossy(user).into_owned();
+                json_line(&ip.to_string(), engine.state.records.get(ip), "login", host, &[("user", &user)]) + "\n"
+            })
+            .collect();
+        for (ip, user) in &batch.alarms {
+            warn!("login from previously banned {ip} as {}", user.escape_ascii());
+        }
+        fire(h, "login", lines, batch.alarms.iter().map(|(ip, _)| ip.to_string()).collect(), host);
+    }
+    Ok(())
+}
+
+fn fire(h: &Hook, event: &str, lines: String, addrs: Vec<String>, host: &str) {
+    let env = vec![
+        ("BADGUYS_EVENT".to_string(), event.to_string()),
+        ("BADGUYS_COUNT".to_string(), addrs.len().to_string()),
+        ("BADGUYS_ADDRS".to_string(), addrs.iter().take(50).cloned().collect::<Vec<_>>().join(" ")),
+        ("BADGUYS_HOST".to_string(), host.to_string()),
+    ];
+    if let Fired::Dropped = h.fire(lines.into_bytes(), env) {
+        warn!("{event} hook still busy: dropped a batch of {} addresses", addrs.len());
+    }
+}
+
+fn parent(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
