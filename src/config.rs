@@ -171,8 +171,10 @@ impl Raw {
             }
             let (k, v) = line.split_once('=').ok_or_else(|| err(format!("expected `key = value`, found {line:?}")))?;
             let (k, v) = (k.trim(), unquote(v.trim()));
-            self.apply(k, v, AllowSource::File { path: path.to_path_buf(), line: i + 1 })
-                .map_err(|m| err(format!("{k}: {m}")))?;
+            self.apply(k, v, AllowSource::File { path: path.to_path_buf(), line: i + 1 }).map_err(|m| {
+                // "unknown setting" already names the key.
+                err(if m.starts_with("unknown setting") { m } else { format!("{k}: {m}") })
+            })?;
         }
         Ok(())
     }
