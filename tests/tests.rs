@@ -8,4 +8,5 @@ mod firewall_nft;
 mod firewall_pf;
 mod inputs;
 mod props;
+mod state;
 mod sync;

@@ -1,0 +1,215 @@
+//! State across runs: incremental reading through cursors (appends, partial
+//! lines, rename and copy-truncate rotation, gzip rotation), nothing counted
+//! twice, thresholds, windows, expiry, manual bans, corrupt state.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+
+use crate::harness::*;
+
+fn append(e: &Env, name: &str, text: &str) {
+    OpenOptions::new().create(true).append(true).open(e.path(name)).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+/// `badguys explain ADDR` with the test's state.
+fn explain(e: &Env, addr: &str, extra: &[&str]) -> Run {
+    let (out, state) = (e.out(), e.path("state"));
+    let mut args = vec![
+        "explain",
+        addr,
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--allow-file",
+        "/dev/null",
+    ];
+    args.extend_from_slice(extra);
+    run(e.cmd(args))
+}
+
+fn cmd(e: &Env, args: &[&str]) -> Run {
+    let (out, state) = (e.out(), e.path("state"));
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--firewall",
+        "none",
+        "--allow-file",
+        "/dev/null",
+    ]);
+    run(e.cmd(all))
+}
+
+#[test]
+fn appends_and_partial_lines_are_read_once() {
+    let e = Env::new();
+    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&[]).ok().stderr_has("1 new lines");
+    e.sync(&[]).ok().stderr_has("0 new lines").stderr_has("unchanged");
+    // A line still being written is held back until its newline.
+    append(&e, "auth.log", "Oct  1 14:42:51 gw sshd[2]: Invalid user b from 192.0.2.2 po");
+    e.sync(&[]).ok().stderr_has("0 new lines");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+    append(&e, "auth.log", "rt 2\n");
+    append(&e, "auth.log", &sshd(3, "Invalid user c from 192.0.2.1 port 1"));
+    e.sync(&[]).ok().stderr_has("2 new lines");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2"]);
+    explain(&e, "192.0.2.1", &[]).ok().stdout_has("invalid-user: 2 hits").stdout_has("\"a\", \"c\"");
+    explain(&e, "192.0.2.2", &[]).ok().stdout_has("invalid-user: 1 hits");
+}
+
+#[test]
+fn rename_rotation_copytruncate_and_gzip_lose_nothing_and_count_once() {
+    let e = Env::new();
+    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    // Lines written just before a rename rotation, then the new file.
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    std::fs::rename(e.log(), e.path("auth.log.1")).unwrap();
+    append(&e, "auth.log", &sshd(3, "Invalid user a from 192.0.2.3 port 1"));
+    e.sync(&[]).ok().stderr_has("2 new lines");
+    // copytruncate: copy, then truncate in place, then more lines.
+    append(&e, "auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
+    std::fs::rename(e.path("auth.log.1"), e.path("auth.log.2")).unwrap();
+    std::fs::copy(e.log(), e.path("auth.log.1")).unwrap();
+    OpenOptions::new().write(true).open(e.log()).unwrap().set_len(0).unwrap();
+    append(&e, "auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
+    e.sync(&[]).ok().stderr_has("2 new lines");
+    // The rotated file gets compressed between two runs: nothing is re-read.
+    let gz = gzip(&std::fs::read(e.path("auth.log.2")).unwrap());
+    std::fs::write(e.path("auth.log.2.gz"), gz).unwrap();
+    std::fs::remove_file(e.path("auth.log.2")).unwrap();
+    append(&e, "auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
+    e.sync(&[]).ok().stderr_has("1 new lines");
+    e.sync(&[]).ok().stderr_has("0 new lines");
+    assert_eq!(
+        lines(&e.read("badguys")),
+        ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6"]
+    );
+    for i in 1..=6 {
+        explain(&e, &format!("192.0.2.{i}"), &[]).ok().stdout_has("invalid-user: 1 hits");
+    }
+}
+
+#[test]
+fn a_gzip_rotated_before_the_first_read_is_finished_once() {
+    let e = Env::new();
+    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    // Rotated and compressed in one go (newsyslog), tail unread.
+    let gz = gzip(&std::fs::read(e.log()).unwrap());
+    std::fs::write(e.path("auth.log.0.gz"), gz).unwrap();
+    std::fs::write(e.log(), sshd(3, "Invalid user a from 192.0.2.3 port 1")).unwrap();
+    e.sync(&[]).ok().stderr_has("2 new lines");
+    explain(&e, "192.0.2.1", &[]).ok().stdout_has("invalid-user: 1 hits");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+}
+
+#[test]
+fn threshold_within_a_window() {
+    let e = Env::new();
+    let at = |t: &str, ip: &str| format!("2024-10-01T{t}+00:00 gw sshd[1]: Invalid user a from {ip} port 1\n");
+    // .1: three attempts within a minute; .2: three spread over an hour.
+    let log = [at("10:00:00", "192.0.2.1"), at("10:00:20", "192.0.2.1"), at("10:00:40", "192.0.2.1")].concat()
+        + &[at("10:00:00", "192.0.2.2"), at("10:30:00", "192.0.2.2"), at("11:00:00", "192.0.2.2")].concat();
+    e.write("auth.log", log);
+    e.sync(&["--threshold", "3", "--window", "1m"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+    explain(&e, "192.0.2.2", &["--threshold", "3", "--window", "1m"]).ok().stdout_has("not listed");
+    // Without a window, three attacks are enough whenever they came.
+    e.sync(&["--threshold", "3"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2"]);
+}
+
+#[test]
+fn expiry_and_year_rollover() {
+    let e = Env::new();
+    // A December line read on 2 January belongs to last year.
+    e.write("auth.log", "Dec 31 23:59:00 gw sshd[1]: Invalid user a from 192.0.2.1 port 1\n");
+    let mut c = e.cmd(e.sync_args(&["--expire", "2d"]));
+    c.env("BADGUYS_NOW", "2025-01-02T12:00:00Z").env("TZ", "UTC");
+    run(c).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+    let r = cmd(&e, &["list"]);
+    r.ok().stdout_has("192.0.2.1").stdout_has("2024-12-31T23:59:00Z");
+    // Three days later it has not been seen again: it leaves the list.
+    let mut c = e.cmd(e.sync_args(&["--expire", "2d"]));
+    c.env("BADGUYS_NOW", "2025-01-03T12:00:00Z").env("TZ", "UTC");
+    run(c).ok().stderr_has("1 expired");
+    assert_eq!(e.read("badguys"), "");
+    // It comes back when it attacks again.
+    append(&e, "auth.log", "Jan  3 13:00:00 gw sshd[2]: Invalid user a from 192.0.2.1 port 1\n");
+    let mut c = e.cmd(e.sync_args(&["--expire", "2d"]));
+    c.env("BADGUYS_NOW", "2025-01-03T14:00:00Z").env("TZ", "UTC");
+    run(c).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+}
+
+#[test]
+fn ban_unban_list_explain() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    cmd(&e, &["ban", "198.51.100.0/24", "--for", "1h", "--reason", "scanner net"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "198.51.100.0/24"]);
+    let r = cmd(&e, &["list"]);
+    r.ok().stdout_has("198.51.100.0/24").stdout_has("manual").stdout_has("scanner net").stdout_has("invalid-user=1");
+    let r = cmd(&e, &["list", "--json"]);
+    r.ok().stdout_has("\"addr\":\"192.0.2.1\"").stdout_has("\"source\":\"manual\"");
+    assert_eq!(r.stdout.lines().count(), 2);
+    explain(&e, "198.51.100.7", &[]).ok().stdout_has("manual ban of 198.51.100.0/24").stdout_has("scanner net");
+    explain(&e, "192.0.2.1", &[]).ok().stdout_has("listed in").stdout_has("invalid-user: 1 hits").stdout_has("\"x\"");
+    explain(&e, "203.0.113.1", &[]).ok().stdout_has("never seen");
+    // Unban: out at once; back only if it attacks again.
+    cmd(&e, &["unban", "192.0.2.1"]).ok().stderr_has("unbanned 192.0.2.1");
+    cmd(&e, &["unban", "198.51.100.0/24"]).ok();
+    assert_eq!(e.read("badguys"), "");
+    e.sync(&[]).ok();
+    assert_eq!(e.read("badguys"), "", "old lines do not bring it back");
+    append(&e, "auth.log", &sshd(2, "Invalid user y from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+    cmd(&e, &["ban", "not-an-address"]).code(2);
+}
+
+#[test]
+fn a_corrupt_state_is_reported_and_rebuilt_without_emptying_the_list() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    cmd(&e, &["ban", "203.0.113.0/24"]).ok();
+    // Truncated mid-way, as a full disk would leave it (not that badguys would).
+    let st = std::fs::read(e.path("state")).unwrap();
+    std::fs::write(e.path("state"), &st[..st.len() / 2]).unwrap();
+    // Cut mid-line: "line N: …"; cut at a line end: "truncated".
+    e.sync(&[]).ok().stderr_has("is unusable (").stderr_has("rebuilding from the logs");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "203.0.113.0/24"]);
+    assert!(e.path("state.corrupt").exists());
+    explain(&e, "192.0.2.1", &[]).ok().stdout_has("invalid-user: 1 hits");
+    // Cut exactly at a line end: the end marker is missing.
+    let st = std::fs::read(e.path("state")).unwrap();
+    let cut = st[..st.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(e.path("state"), &st[..cut]).unwrap();
+    e.sync(&[]).ok().stderr_has("unusable (truncated: no end marker)");
+    // Garbage, too.
+    std::fs::write(e.path("state"), b"\x00\xff garbage").unwrap();
+    e.sync(&[]).ok().stderr_has("not a badguys state file");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "203.0.113.0/24"]);
+}
+
+#[test]
+fn check_says_what_is_wrong() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    cmd(&e, &["check", "--log", e.log().to_str().unwrap()]).ok().stdout_has("configuration OK");
+    let r = cmd(&e, &["check", "--log", "/nonexistent/auth.log"]);
+    r.code(2).stdout_has("log /nonexistent/auth.log: No such file");
+    e.write("conf", "threshold = many\n");
+    let conf = e.path("conf");
+    cmd(&e, &["--config", conf.to_str().unwrap(), "check"]).code(2).stderr_has("conf:1: threshold:");
+}
