@@ -1,13 +1,14 @@
 //! badguys turns sshd log lines into a firewall blocklist.
 //!
-//! The pipeline runs one way: [`source`] reads log files (rotated siblings
-//! and gzip included) into buffers of complete lines; [`parse`] finds the
-//! candidate lines with a literal prefilter and turns sshd messages into
-//! [`parse::Event`]s; [`state`] tallies them per address next to the
-//! allowlist; [`rules`] decides who is banned and who is spared; [`store`]
-//! writes the blocklist atomically under a lock; [`firewall`] makes pf or
-//! nftables hold exactly that list. [`config`] resolves the command line
-//! once; `main.rs` wires the stages together.
+//! The pipeline runs one way: [`source`] reads what is new in log files
+//! (rotated siblings and gzip included, through cursors) into buffers of
+//! complete lines; [`parse`] finds the candidate lines with a literal
+//! prefilter and turns sshd messages into [`parse::Event`]s; [`state`]
+//! keeps a record per address; [`rules`] decides who is listed, spared or
+//! expired; [`store`] writes the blocklist and the state atomically under a
+//! lock; [`firewall`] makes pf or nftables hold exactly that list (or adds
+//! to it). [`config`] resolves flags and config file once; `main.rs` and
+//! [`watch`] wire the stages together; [`hooks`] runs alert programs.
 
 pub mod addr;
 pub mod cli;

@@ -171,3 +171,63 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// A background `badguys watch` (or any command), stopped with SIGTERM
+/// when dropped; its stderr goes to a file for assertions.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub stderr: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(mut c: Command, stderr: PathBuf) -> Daemon {
+        let f = std::fs::File::create(&stderr).unwrap();
+        let child = c.stdout(std::process::Stdio::null()).stderr(f).spawn().unwrap();
+        Daemon { child, stderr }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (waits up to 10 s).
+    pub fn stop(&mut self) -> i32 {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("did not stop within 10 s after SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `secs` pass; returns how long it took.
+#[track_caller]
+pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed().as_secs() < secs, "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    start.elapsed()
+}

@@ -10,3 +10,4 @@ mod inputs;
 mod props;
 mod state;
 mod sync;
+mod watch;

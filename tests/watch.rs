@@ -1,0 +1,204 @@
+//! `badguys watch` on real files: it follows appends, holds partial lines,
+//! survives rename and copy-truncate rotation and a missing file, rereads
+//! the allow file on SIGHUP, stops cleanly on SIGTERM, and runs hooks that
+//! never delay blocking.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+
+use crate::harness::*;
+
+fn append(e: &Env, name: &str, text: &str) {
+    OpenOptions::new().create(true).append(true).open(e.path(name)).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+fn watch(e: &Env, extra: &[&str]) -> Daemon {
+    let mut args = e.sync_args(extra);
+    args[0] = "watch".into();
+    let mut c = e.cmd(args);
+    c.arg("-v");
+    Daemon::spawn(c, e.path("watch.err"))
+}
+
+fn listed(e: &Env, addr: &str) -> bool {
+    e.read("badguys").lines().any(|l| l == addr)
+}
+
+#[test]
+fn follows_appends_partial_lines_and_rotation() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let mut d = watch(&e, &[]);
+    wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
+
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    wait_for(5, "an appended line", || listed(&e, "192.0.2.2"));
+
+    append(&e, "auth.log", "Oct  1 14:42:51 gw sshd[3]: Invalid user b from 192.0.2.3 po");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(!listed(&e, "192.0.2.3"), "a partial line must wait for its newline");
+    append(&e, "auth.log", "rt 3\n");
+    wait_for(5, "the completed line", || listed(&e, "192.0.2.3"));
+
+    // Rename rotation: the last lines of the old file, then the new file.
+    append(&e, "auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
+    std::fs::rename(e.log(), e.path("auth.log.1")).unwrap();
+    append(&e, "auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
+    wait_for(5, "both sides of a rename rotation", || listed(&e, "192.0.2.4") && listed(&e, "192.0.2.5"));
+
+    // copytruncate: the file shrinks below the cursor and is read from 0.
+    std::fs::copy(e.log(), e.path("auth.log.2")).unwrap();
+    OpenOptions::new().write(true).open(e.log()).unwrap().set_len(0).unwrap();
+    append(&e, "auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
+    wait_for(5, "a line after copytruncate", || listed(&e, "192.0.2.6"));
+
+    // Missing for a while, then back.
+    std::fs::rename(e.log(), e.path("auth.log.3")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    append(&e, "auth.log", &sshd(7, "Invalid user a from 2001:db8::7 port 1"));
+    wait_for(5, "a line in a log that was missing", || listed(&e, "2001:db8::7"));
+
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("SIGTERM: finishing") && log.contains("stopped"), "{log}");
+    // Each line counted once, whatever the rotations.
+    let state = e.read("state");
+    for i in 1..=6 {
+        assert!(state.contains(&format!("addr\t192.0.2.{i}\t")), "{state}");
+    }
+    assert_eq!(state.matches("hits=invalid-user:1\t").count(), 7, "{state}");
+}
+
+#[test]
+fn restart_counts_nothing_twice_and_loses_nothing() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let mut d = watch(&e, &[]);
+    wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
+    assert_eq!(d.stop(), 0);
+    // Written while it was down.
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    let mut d = watch(&e, &[]);
+    wait_for(10, "a line written while stopped", || listed(&e, "192.0.2.2"));
+    append(&e, "auth.log", &sshd(3, "Invalid user a from 192.0.2.1 port 1"));
+    wait_for(5, "the third line to be read", || d.log().contains("auth.log: read 65 bytes from offset 130"));
+    // SIGTERM saves the state.
+    assert_eq!(d.stop(), 0);
+    let state = e.read("state");
+    assert!(state.contains("addr\t192.0.2.1\t") && state.contains("addr\t192.0.2.2\t"), "{state}");
+    assert_eq!(state.matches("hits=invalid-user:2\t").count(), 1, "{state}");
+    assert_eq!(state.matches("hits=invalid-user:1\t").count(), 1, "{state}");
+}
+
+#[test]
+fn sighup_rereads_the_allow_file() {
+    let e = Env::new();
+    e.write("allow", "");
+    let allow = e.path("allow");
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let d = watch(&e, &["--allow-file", allow.to_str().unwrap()]);
+    wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
+    e.write("allow", "192.0.2.0/24 # the office\n");
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for(5, "the allowed address to leave the list", || !listed(&e, "192.0.2.1"));
+    assert!(d.log().contains("SIGHUP"), "{}", d.log());
+}
+
+#[test]
+fn a_ban_by_hand_while_watching_is_kept() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    let mut d = watch(&e, &[]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    let (out, state) = (e.out(), e.path("state"));
+    run(e.cmd([
+        "ban",
+        "203.0.113.0/24",
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--firewall",
+        "none",
+    ]))
+    .ok();
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    wait_for(5, "the next ban", || listed(&e, "192.0.2.2"));
+    assert!(listed(&e, "203.0.113.0/24"), "watch overwrote a manual ban:\n{}", e.read("badguys"));
+    assert_eq!(d.stop(), 0);
+    assert!(e.read("state").contains("manual\t203.0.113.0/24"));
+}
+
+/// A hook script that records its stdin and environment, after `delay`,
+/// then exits with `code`.
+fn hook(e: &Env, name: &str, delay: &str, code: i32) -> String {
+    let p = e.path(name);
+    let rec = e.path(&format!("{name}.out"));
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\nsleep {delay}\n{{ echo \"event=$BADGUYS_EVENT count=$BADGUYS_COUNT addrs=$BADGUYS_ADDRS\"; cat; }} >> {}\nexit {code}\n", rec.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn hooks_get_json_and_never_delay_blocking() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    let ok = hook(&e, "on-ban", "0", 0);
+    let mut d = watch(&e, &["--on-ban", &ok, "--hook-timeout", "5"]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    append(&e, "auth.log", &sshd(1, "Invalid user admin from 192.0.2.1 port 1"));
+    wait_for(5, "the hook to run", || e.read("on-ban.out").contains("\"last\""));
+    let out = e.read("on-ban.out");
+    assert!(out.contains("event=ban count=1 addrs=192.0.2.1"), "{out}");
+    assert!(
+        out.contains("\"event\":\"ban\"")
+            && out.contains("\"addr\":\"192.0.2.1\"")
+            && out.contains("\"users\":[\"admin\"]"),
+        "{out}"
+    );
+    assert!(out.contains("\"rules\":{\"invalid-user\":1}"), "{out}");
+    assert_eq!(d.stop(), 0);
+
+    // A hook that hangs and one that fails: bans still land at once.
+    let e = Env::new();
+    e.write("auth.log", "");
+    let slow = hook(&e, "slow", "30", 0);
+    let mut d = watch(&e, &["--on-ban", &slow, "--hook-timeout", "1"]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    for i in 1..=4 {
+        append(&e, "auth.log", &sshd(i, &format!("Invalid user a from 192.0.2.{i} port 1")));
+        let took = wait_for(5, "a ban while the hook hangs", || listed(&e, &format!("192.0.2.{i}")));
+        assert!(took.as_secs() < 3, "ban {i} took {took:?}");
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    wait_for(10, "the hook to be killed", || d.log().contains("timed out") || d.log().contains("killed"));
+    assert_eq!(d.stop(), 0);
+
+    let e = Env::new();
+    e.write("auth.log", "");
+    let bad = hook(&e, "bad", "0", 3);
+    let mut d = watch(&e, &["--on-ban", &bad]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    wait_for(5, "the ban", || listed(&e, "192.0.2.1"));
+    wait_for(5, "the failure to be logged", || d.log().contains("exit"));
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn login_of_a_banned_address_raises_the_alarm() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let alarm = hook(&e, "on-login", "0", 0);
+    let mut d = watch(&e, &["--on-login", &alarm]);
+    wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
+    append(&e, "auth.log", &sshd(2, "Accepted password for root from 192.0.2.1 port 2 ssh2"));
+    wait_for(5, "the alarm", || e.read("on-login.out").contains("\"event\":\"login\""));
+    assert!(e.read("on-login.out").contains("\"user\":\"root\""));
+    assert!(d.log().contains("login from previously banned 192.0.2.1 as root"), "{}", d.log());
+    assert_eq!(d.stop(), 0);
+}
