@@ -466,7 +466,8 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             break;
         }
         // Wait for a change, a signal or the next reconcile; then gather
-        // what else arrives within 100 ms into the same batch.
+        // what else arrives within 25 ms into the same batch (a flood is
+        // batched anyway: each step reads everything up to the end).
         let until_full = cfg.reconcile.saturating_sub(last_full.elapsed());
         let until_save =
             if engine.dirty { Duration::from_secs(10).saturating_sub(last_save.elapsed()) } else { until_full };
@@ -482,7 +483,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         if !got.is_empty() {
-            let deadline = Instant::now() + Duration::from_millis(100);
+            let deadline = Instant::now() + Duration::from_millis(25);
             while let Some(left) = deadline.checked_duration_since(Instant::now()) {
                 match rx.recv_timeout(left) {
                     Ok(m) => got.push(m),
