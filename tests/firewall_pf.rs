@@ -15,7 +15,7 @@ fn fake_pfctl(e: &Env) -> PathBuf {
         r#"#!/bin/sh
 d={dir}
 (IFS="$(printf '\t')"; printf '%s\n' "$*") >> "$d/pfctl.calls"
-if [ "$5" = "-f" ]; then cp "$6" "$d/pfctl.file"; fi
+if [ "$5" = "-f" ] && [ "$6" = "-" ]; then cat >> "$d/pfctl.stdin"; elif [ "$5" = "-f" ]; then cp "$6" "$d/pfctl.file"; fi
 code=$(cat "$d/pfctl.exit" 2>/dev/null || echo 0)
 [ "$code" = 0 ] || echo "pfctl: Table does not exist." >&2
 exit "$code"
@@ -96,4 +96,34 @@ fn missing_pfctl_is_a_firewall_error() {
     let mut c = e.cmd(e.sync_args(&["--firewall", "pf"]));
     c.env("PATH", &empty);
     run(c).code(4).stderr_has("cannot run");
+}
+
+#[test]
+fn watch_adds_batches_and_kills_states() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write("auth.log", "");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut args = e.sync_args(&["--firewall", "pf"]);
+    args[0] = "watch".into();
+    let mut c = e.cmd(args);
+    c.env("PATH", path);
+    let mut d = Daemon::spawn(c, e.path("watch.err"));
+    let out = e.out();
+    let replace = format!("-t\tbadhosts\t-T\treplace\t-f\t{}", out.display());
+    wait_for(10, "the first full replace", || e.read("pfctl.calls").lines().any(|l| l == replace));
+    std::fs::write(
+        e.log(),
+        sshd(1, "Invalid user a from 192.0.2.1 port 1") + &sshd(2, "Invalid user a from 2001:db8::2 port 1"),
+    )
+    .unwrap();
+    wait_for(5, "the states to be killed", || e.read("pfctl.calls").contains("-k\t2001:db8::2"));
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    let calls: Vec<String> = e.read("pfctl.calls").lines().map(String::from).collect();
+    assert_eq!(
+        calls,
+        [replace.as_str(), "-t\tbadhosts\t-T\tadd\t-f\t-", "-k\t192.0.2.1", "-k\t2001:db8::2"],
+        "{calls:?}"
+    );
+    assert_eq!(e.read("pfctl.stdin"), "192.0.2.1\n2001:db8::2\n");
 }
