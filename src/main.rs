@@ -93,7 +93,8 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
         }
     }
     let content = store::render(&list);
-    let changed = content != current.bytes;
+    // A missing file is written even when empty: pf's `persist file` needs it.
+    let changed = !current.exists || content != current.bytes;
 
     let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     if a.dry_run {

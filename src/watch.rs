@@ -398,7 +398,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     let host = hostname();
     let on_ban = cfg.hooks.on_ban.clone().map(|argv| Hook::new("on-ban", argv, cfg.hooks.timeout, 2));
     let on_login = cfg.hooks.on_login.clone().map(|argv| Hook::new("on-login", argv, cfg.hooks.timeout, 2));
-    let mut published: BTreeSet<Net> = BTreeSet::new();
+    let mut published = Published::default();
 
     // The watcher: each log's directory, events filtered to the log's files.
     let names: Vec<(PathBuf, String)> = cfg
@@ -455,7 +455,13 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             Err(e @ Error::Busy { .. }) => warn!("{e}; trying again"),
             Err(e) => warn!("{e}"),
         }
-        if engine.dirty && (last_save.elapsed() >= Duration::from_secs(10) || stop) {
+        if published.flush_due() == Some(Duration::ZERO) || (stop && published.file_dirty) {
+            let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout);
+            if let Err(e) = lock.and_then(|_l| published.flush(&cfg.output.out, true)) {
+                warn!("{e}");
+            }
+        }
+        if engine.dirty && (last_save.elapsed() >= SAVE_EVERY || stop) {
             let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout);
             if let Err(e) = lock.and_then(|_l| engine.save()) {
                 warn!("{e}");
@@ -469,9 +475,9 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         // what else arrives within 25 ms into the same batch (a flood is
         // batched anyway: each step reads everything up to the end).
         let until_full = cfg.reconcile.saturating_sub(last_full.elapsed());
-        let until_save =
-            if engine.dirty { Duration::from_secs(10).saturating_sub(last_save.elapsed()) } else { until_full };
-        let wait = until_full.min(until_save).max(Duration::from_millis(50));
+        let until_save = if engine.dirty { SAVE_EVERY.saturating_sub(last_save.elapsed()) } else { until_full };
+        let until_flush = published.flush_due().unwrap_or(until_full);
+        let wait = until_full.min(until_save).min(until_flush).max(Duration::from_millis(50));
         let mut got = match rx.recv_timeout(wait) {
             Ok(m) => vec![m],
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -520,10 +526,45 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// One watch step under the lock.
+/// What the firewall and the blocklist file hold, as watch published them.
+#[derive(Default)]
+struct Published {
+    /// The entries in the firewall (and, once flushed, in the file).
+    set: BTreeSet<Net>,
+    /// The file lags behind `set`.
+    file_dirty: bool,
+    last_write: Option<Instant>,
+}
+
+/// The blocklist file is rewritten at most this often under a flood; the
+/// firewall gets every batch at once.
+const FILE_EVERY: Duration = Duration::from_secs(2);
+
+/// The state file is written at most this often (and at exit); a crash in
+/// between loses nothing: the cursors in the file are as old as its records.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+impl Published {
+    fn flush_due(&self) -> Option<Duration> {
+        self.file_dirty.then(|| self.last_write.map_or(Duration::ZERO, |t| FILE_EVERY.saturating_sub(t.elapsed())))
+    }
+
+    fn flush(&mut self, out: &Path, force: bool) -> Result<(), Error> {
+        if self.file_dirty && (force || self.flush_due() == Some(Duration::ZERO)) {
+            let list: Vec<Net> = self.set.iter().copied().collect();
+            store::write_atomic(out, &store::render(&list), 0o644)?;
+            self.file_dirty = false;
+            self.last_write = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// One watch step under the lock: read, decide, then either add the new
+/// bans to the firewall (a batch) or, on a full step, replace everything.
 fn step(
     engine: &mut Engine<'_>,
-    published: &mut BTreeSet<Net>,
+    published: &mut Published,
     full: bool,
     stats: &mut ScanStats,
     host: &str,
@@ -540,22 +581,26 @@ fn step(
     if full {
         let current = store::read(&cfg.output.out)?;
         engine.import(&current, clock.now());
-    }
-    let list = engine.blocklist();
-    let listed: BTreeSet<Net> = list.iter().copied().collect();
-    let new: Vec<Net> = list.iter().filter(|n| !published.contains(n)).copied().collect();
-    let content = store::render(&list);
-    let current = fs::read(&cfg.output.out).ok();
-    if current.as_deref() != Some(&content[..]) {
-        store::write_atomic(&cfg.output.out, &content, 0o644)?;
-    }
-    if full || published.iter().any(|n| !listed.contains(n)) {
+        let list = engine.blocklist();
+        let content = store::render(&list);
+        // Written when missing too: pf's `persist file` needs it to exist.
+        if !current.exists || current.bytes != content {
+            store::write_atomic(&cfg.output.out, &content, 0o644)?;
+        }
         cfg.output.firewall.replace(&list, &cfg.output.out)?;
         debug!("{}: {} entries, full replace", cfg.output.firewall.name(), list.len());
-    } else if !new.is_empty() {
+        published.set = list.into_iter().collect();
+        published.file_dirty = false;
+        published.last_write = Some(Instant::now());
+    } else {
+        let new: Vec<Net> = out.listed.iter().map(|ip| Net::host(*ip)).filter(|n| !published.set.contains(n)).collect();
         cfg.output.firewall.add(&new)?;
+        if !new.is_empty() {
+            published.set.extend(new);
+            published.file_dirty = true;
+        }
+        published.flush(&cfg.output.out, false)?;
     }
-    *published = listed;
     for ip in &out.listed {
         info!("banned {ip} ({})", engine.state.records[ip].rules_summary());
     }
@@ -564,13 +609,6 @@ fn step(
     }
     for net in &out.lapsed {
         info!("manual ban of {net} lapsed");
-    }
-    if !out.listed.is_empty() && !engine.dirty {
-        engine.dirty = true;
-    }
-    // New bans are in the firewall: save now so a restart does not redo them.
-    if !out.listed.is_empty() {
-        engine.save()?;
     }
     drop(_lock);
     if let Some(h) = on_ban.filter(|_| !out.listed.is_empty()) {
