@@ -74,6 +74,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// A hash of everything the records are judged by: when it differs
+    /// from the one saved with the state, every record is judged again.
+    pub fn fingerprint(&self) -> u64 {
+        let nets: Vec<String> = self.output.allow.entries().iter().map(|e| e.net.to_string()).collect();
+        let text = format!(
+            "{}|{:?}|{:?}|{}|{:?}|{}|{}",
+            self.rules,
+            self.policy,
+            nets,
+            self.rotated,
+            self.logs,
+            self.output.out.display(),
+            env!("CARGO_PKG_VERSION")
+        );
+        text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
     /// The allowlist with the allow file read again (SIGHUP).
     pub fn reload_allow(&self) -> Result<Allowlist, Error> {
         let (path, explicit) = &self.allow_file;

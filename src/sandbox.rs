@@ -20,7 +20,16 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
         }
         Ok(())
     }
+    // Script hooks exec interpreters and tools (sh, curl, mail) that an
+    // unveil list cannot foresee: with hooks, pledge alone.
+    let hooks = cfg.hooks.on_ban.is_some() || cfg.hooks.on_login.is_some();
     let dir = |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    // The state directory must exist before it is unveiled.
+    let state_dir = dir(&cfg.output.state);
+    std::fs::create_dir_all(&state_dir).map_err(|err| Error::Output { path: state_dir.clone(), err })?;
+    if hooks {
+        return pledge();
+    }
     for log in &cfg.logs {
         unveil(&dir(log), "r")?;
     }
@@ -30,15 +39,16 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
     unveil(&cfg.allow_file.0, "r")?;
     unveil(Path::new("/sbin/pfctl"), "x")?;
     unveil(Path::new("/dev/null"), "rw")?;
-    for hook in [&cfg.hooks.on_ban, &cfg.hooks.on_login].into_iter().flatten() {
-        if let Some(prog) = hook.first() {
-            unveil(Path::new(prog), "rx")?;
-        }
-    }
     // SAFETY: two NULLs lock the unveil list.
     if unsafe { nix::libc::unveil(std::ptr::null(), std::ptr::null()) } == -1 {
         return Err(Error::Config(format!("unveil: {}", std::io::Error::last_os_error())));
     }
+    pledge()
+}
+
+#[cfg(target_os = "openbsd")]
+fn pledge() -> Result<(), Error> {
+    use std::ffi::CString;
     // stdio rpath wpath cpath fattr: read logs, write list and state, keep
     // modes; flock: the lock; proc exec: pfctl and hooks; inet is not needed.
     let promises = CString::new("stdio rpath wpath cpath fattr flock proc exec").expect("no NUL");

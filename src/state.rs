@@ -198,12 +198,25 @@ pub struct Cursor {
     pub done: bool,
 }
 
+/// What a run needs to tell, without reading the records, that nothing
+/// can have changed since the state was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The earliest time an expiry or a lapsing manual ban falls due.
+    pub due: Option<i64>,
+    /// A hash of the settings the records were judged by.
+    pub policy: u64,
+    /// Size and modification time (ns) of the blocklist file as written.
+    pub out: (u64, i64),
+}
+
 /// Everything that survives a restart.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     pub records: HashMap<IpAddr, Record, RandomState>,
     pub manual: BTreeMap<Net, Manual>,
     pub cursors: Vec<Cursor>,
+    pub meta: Meta,
 }
 
 impl State {

@@ -24,7 +24,7 @@ use crate::hooks::{Fired, Hook};
 use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
 use crate::rules::{self, Outcome};
 use crate::source::{self, Reader};
-use crate::state::{Allowlist, Cursor, Manual, Record, State};
+use crate::state::{Allowlist, Cursor, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
 use crate::Error;
 
@@ -255,11 +255,18 @@ impl<'c> Engine<'c> {
         self.allow = allow;
     }
 
-    /// Writes the state file when it changed.
+    /// Writes the state file when it changed, or when what the next run
+    /// needs to skip work (its meta line) changed.
     pub fn save(&mut self) -> Result<(), Error> {
-        if !self.dirty {
+        let meta = Meta {
+            due: due(&self.state, self.cfg.policy.expire),
+            policy: self.cfg.fingerprint(),
+            out: list_identity(&self.cfg.output.out),
+        };
+        if !self.dirty && meta == self.state.meta {
             return Ok(());
         }
+        self.state.meta = meta;
         let path = &self.cfg.output.state;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
@@ -272,6 +279,51 @@ impl<'c> Engine<'c> {
         self.dirty = false;
         Ok(())
     }
+}
+
+/// The earliest time something leaves the list without a new line.
+fn due(st: &State, expire: Option<i64>) -> Option<i64> {
+    let expiries =
+        expire.into_iter().flat_map(|e| st.records.values().filter(|r| r.listed.is_some()).map(move |r| r.last + e));
+    expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
+}
+
+/// Size and modification time of the blocklist file.
+fn list_identity(out: &Path) -> (u64, i64) {
+    fs::metadata(out).map_or((0, 0), |m| (m.size(), m.mtime() * 1_000_000_000 + m.mtime_nsec()))
+}
+
+/// Whether a sync at `now` would find nothing to do: every log file is
+/// exactly where its cursor left it, nothing falls due, the settings and
+/// the blocklist file are as the state was saved with. Reads only the head
+/// of the state file; any doubt answers `None` (do the full run).
+/// `Some(n)` is the number of files checked.
+pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
+    let (cursors, meta) = statefile::read_head(&cfg.output.state)?;
+    if meta.policy != cfg.fingerprint()
+        || meta.due.is_some_and(|d| d <= now)
+        || meta.out != list_identity(&cfg.output.out)
+    {
+        return None;
+    }
+    let mut n = 0;
+    for log in &cfg.logs {
+        if source::is_stdin(log) {
+            return None;
+        }
+        let mut files = if cfg.rotated { source::rotated(log).0 } else { Vec::new() };
+        files.push(log.clone());
+        for f in files {
+            let m = fs::metadata(&f).ok()?;
+            cursors.iter().find(|c| {
+                c.path == f
+                    && (c.dev, c.ino, c.size) == (m.dev(), m.ino(), m.size())
+                    && (c.done || c.offset == m.size())
+            })?;
+            n += 1;
+        }
+    }
+    Some(n)
 }
 
 /// Collects events into the state while lines are scanned.
@@ -456,8 +508,17 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             Err(e) => warn!("{e}"),
         }
         if published.flush_due() == Some(Duration::ZERO) || (stop && published.file_dirty) {
+            // Under the lock, and only over a file nobody else edited since.
             let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout);
-            if let Err(e) = lock.and_then(|_l| published.flush(&cfg.output.out, true)) {
+            let res = lock.and_then(|_l| {
+                if list_identity(&cfg.output.out) == published.seen {
+                    published.flush(&cfg.output.out, true)
+                } else {
+                    full = true;
+                    Ok(())
+                }
+            });
+            if let Err(e) = res {
                 warn!("{e}");
             }
         }
@@ -534,6 +595,9 @@ struct Published {
     /// The file lags behind `set`.
     file_dirty: bool,
     last_write: Option<Instant>,
+    /// Size and mtime of the file as watch last wrote or read it: anything
+    /// else means someone edited it, and a full step takes their lines in.
+    seen: (u64, i64),
 }
 
 /// The blocklist file is rewritten at most this often under a flood; the
@@ -555,6 +619,7 @@ impl Published {
             store::write_atomic(out, &store::render(&list), 0o644)?;
             self.file_dirty = false;
             self.last_write = Some(Instant::now());
+            self.seen = list_identity(out);
         }
         Ok(())
     }
@@ -577,7 +642,8 @@ fn step(
     let mut clock = Clock::system();
     let batch = engine.ingest(&mut clock, stats)?;
     let out = engine.evaluate(if full { None } else { Some(&batch.hot) }, clock.now());
-    let full = full || reloaded || !out.expired.is_empty() || !out.lapsed.is_empty();
+    let edited = list_identity(&cfg.output.out) != published.seen;
+    let full = full || reloaded || edited || !out.expired.is_empty() || !out.lapsed.is_empty();
     if full {
         let current = store::read(&cfg.output.out)?;
         engine.import(&current, clock.now());
@@ -592,6 +658,7 @@ fn step(
         published.set = list.into_iter().collect();
         published.file_dirty = false;
         published.last_write = Some(Instant::now());
+        published.seen = list_identity(&cfg.output.out);
     } else {
         let new: Vec<Net> = out.listed.iter().map(|ip| Net::host(*ip)).filter(|n| !published.set.contains(n)).collect();
         cfg.output.firewall.add(&new)?;

@@ -202,3 +202,18 @@ fn login_of_a_banned_address_raises_the_alarm() {
     assert!(d.log().contains("login from previously banned 192.0.2.1 as root"), "{}", d.log());
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn a_line_added_by_hand_while_watching_is_kept() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let mut d = watch(&e, &[]);
+    wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
+    append(&e, "badguys", "192.0.2.99\n");
+    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    wait_for(5, "the next ban", || listed(&e, "192.0.2.2"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(listed(&e, "192.0.2.99"), "watch dropped a line added by hand:\n{}", e.read("badguys"));
+    assert_eq!(d.stop(), 0);
+    assert!(e.read("state").contains("manual\t192.0.2.99\t"), "{}", e.read("state"));
+}

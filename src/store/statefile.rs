@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::addr::{parse_ip, Net};
 use crate::parse::Rule;
-use crate::state::{Cursor, Manual, Record, State, RECENT_MAX, USERS_KEPT};
+use crate::state::{Cursor, Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -61,7 +61,11 @@ pub fn read(path: &Path) -> Result<Option<Result<State, Corrupt>>, Error> {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
-    let text = String::from_utf8_lossy(bytes);
+    // Written as ASCII; one validation pass, the lossy copy only for damage.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
     let mut lines = text.split('\n').enumerate();
     let (_, head) = lines.next().ok_or(Corrupt::NoHeader)?;
     let version = head.strip_prefix(MAGIC).and_then(|v| v.trim().parse::<u32>().ok()).ok_or(Corrupt::NoHeader)?;
@@ -87,6 +91,7 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
                 st.cursors.push(cursor(f).map_err(bad)?);
                 count += 1;
             }
+            "meta" => st.meta = meta(f).map_err(bad)?,
             "addr" => {
                 let ip = f.next().and_then(|s| parse_ip(s.as_bytes())).ok_or_else(|| bad("bad address".into()))?;
                 st.records.insert(ip, record(f).map_err(bad)?);
@@ -150,6 +155,50 @@ fn cursor<'a>(f: impl Iterator<Item = &'a str>) -> Result<Cursor, String> {
         return Err("cursor without a path".into());
     }
     Ok(c)
+}
+
+fn meta<'a>(f: impl Iterator<Item = &'a str>) -> Result<Meta, String> {
+    let mut m = Meta::default();
+    for (k, v) in fields(f) {
+        match k {
+            "due" => m.due = opt_num(k, v)?,
+            "policy" => m.policy = u64::from_str_radix(v, 16).map_err(|_| format!("policy={v:?}"))?,
+            "out" => {
+                let (a, b) = v.split_once(',').ok_or_else(|| format!("out={v:?}"))?;
+                m.out = (num(k, a)?, num(k, b)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
+/// The cursors and the meta line of a complete state file, without
+/// parsing its records: enough to tell that nothing changed. `None` when
+/// the file is missing, damaged, or has no meta line.
+pub fn read_head(path: &Path) -> Option<(Vec<Cursor>, Meta)> {
+    let bytes = std::fs::read(path).ok()?;
+    // Complete: the last line is the end marker.
+    let body = bytes.strip_suffix(b"\n")?;
+    let last = body.rsplit(|&b| b == b'\n').next()?;
+    if !last.starts_with(b"end\t") {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[..bytes.len().min(1 << 20)]).ok()?;
+    let mut lines = text.split('\n');
+    lines.next()?.strip_prefix(MAGIC)?.trim().parse::<u32>().ok().filter(|&v| v == VERSION)?;
+    let mut cursors = Vec::new();
+    for line in lines {
+        let mut f = line.split('\t');
+        match f.next()? {
+            "cursor" => cursors.push(cursor(f).ok()?),
+            "meta" => return Some((cursors, meta(f).ok()?)),
+            "" => {}
+            k if k.starts_with('#') => {}
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
@@ -223,6 +272,9 @@ pub fn render(st: &State) -> Vec<u8> {
             u8::from(c.done)
         );
     }
+    let m = &st.meta;
+    let due = m.due.map_or("-".to_string(), |t| t.to_string());
+    let _ = writeln!(s, "meta\tdue={due}\tpolicy={:016x}\tout={},{}", m.policy, m.out.0, m.out.1);
     let mut ips: Vec<&IpAddr> = st.records.keys().collect();
     ips.sort_by(|a, b| crate::addr::ip_order(**a, **b));
     for ip in ips {
