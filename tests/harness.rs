@@ -72,6 +72,23 @@ impl Env {
         args
     }
 
+    /// `badguys ARGS… --out … --state … --firewall none --allow-file
+    /// /dev/null`, for the commands other than sync (ban, list, explain…).
+    pub fn command(&self, args: &[&str]) -> Run {
+        let (out, state) = (self.out(), self.path("state"));
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--out", out.to_str().unwrap(), "--state", state.to_str().unwrap()]);
+        all.extend(["--firewall", "none", "--allow-file", "/dev/null"]);
+        run(self.cmd(all))
+    }
+
+    /// Appends `text` to the file `name`, creating it.
+    pub fn append(&self, name: &str, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.path(name)).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
     /// Runs `badguys` with [`Env::sync_args`].
     pub fn sync(&self, extra: &[&str]) -> Run {
         run(self.cmd(self.sync_args(extra)))

@@ -3,59 +3,32 @@
 //! twice, thresholds, windows, expiry, manual bans, corrupt state.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 
 use crate::harness::*;
 
-fn append(e: &Env, name: &str, text: &str) {
-    OpenOptions::new().create(true).append(true).open(e.path(name)).unwrap().write_all(text.as_bytes()).unwrap();
-}
-
-/// `badguys explain ADDR` with the test's state.
+/// `badguys explain ADDR EXTRA…` with the test's state.
 fn explain(e: &Env, addr: &str, extra: &[&str]) -> Run {
-    let (out, state) = (e.out(), e.path("state"));
-    let mut args = vec![
-        "explain",
-        addr,
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--allow-file",
-        "/dev/null",
-    ];
+    let mut args = vec!["explain", addr];
     args.extend_from_slice(extra);
-    run(e.cmd(args))
+    e.command(&args)
 }
 
 fn cmd(e: &Env, args: &[&str]) -> Run {
-    let (out, state) = (e.out(), e.path("state"));
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--firewall",
-        "none",
-        "--allow-file",
-        "/dev/null",
-    ]);
-    run(e.cmd(all))
+    e.command(args)
 }
 
 #[test]
 fn appends_and_partial_lines_are_read_once() {
     let e = Env::new();
-    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     e.sync(&[]).ok().stderr_has("1 new lines");
     e.sync(&[]).ok().stderr_has("0 new lines").stderr_has("unchanged");
     // A line still being written is held back until its newline.
-    append(&e, "auth.log", "Oct  1 14:42:51 gw sshd[2]: Invalid user b from 192.0.2.2 po");
+    e.append("auth.log", "Oct  1 14:42:51 gw sshd[2]: Invalid user b from 192.0.2.2 po");
     e.sync(&[]).ok().stderr_has("0 new lines");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
-    append(&e, "auth.log", "rt 2\n");
-    append(&e, "auth.log", &sshd(3, "Invalid user c from 192.0.2.1 port 1"));
+    e.append("auth.log", "rt 2\n");
+    e.append("auth.log", &sshd(3, "Invalid user c from 192.0.2.1 port 1"));
     e.sync(&[]).ok().stderr_has("2 new lines");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2"]);
     explain(&e, "192.0.2.1", &[]).ok().stdout_has("invalid-user: 2 hits").stdout_has("\"a\", \"c\"");
@@ -65,25 +38,25 @@ fn appends_and_partial_lines_are_read_once() {
 #[test]
 fn rename_rotation_copytruncate_and_gzip_lose_nothing_and_count_once() {
     let e = Env::new();
-    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     e.sync(&[]).ok();
     // Lines written just before a rename rotation, then the new file.
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     std::fs::rename(e.log(), e.path("auth.log.1")).unwrap();
-    append(&e, "auth.log", &sshd(3, "Invalid user a from 192.0.2.3 port 1"));
+    e.append("auth.log", &sshd(3, "Invalid user a from 192.0.2.3 port 1"));
     e.sync(&[]).ok().stderr_has("2 new lines");
     // copytruncate: copy, then truncate in place, then more lines.
-    append(&e, "auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
+    e.append("auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
     std::fs::rename(e.path("auth.log.1"), e.path("auth.log.2")).unwrap();
     std::fs::copy(e.log(), e.path("auth.log.1")).unwrap();
     OpenOptions::new().write(true).open(e.log()).unwrap().set_len(0).unwrap();
-    append(&e, "auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
+    e.append("auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
     e.sync(&[]).ok().stderr_has("2 new lines");
     // The rotated file gets compressed between two runs: nothing is re-read.
     let gz = gzip(&std::fs::read(e.path("auth.log.2")).unwrap());
     std::fs::write(e.path("auth.log.2.gz"), gz).unwrap();
     std::fs::remove_file(e.path("auth.log.2")).unwrap();
-    append(&e, "auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
+    e.append("auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
     e.sync(&[]).ok().stderr_has("1 new lines");
     e.sync(&[]).ok().stderr_has("0 new lines");
     assert_eq!(
@@ -98,9 +71,9 @@ fn rename_rotation_copytruncate_and_gzip_lose_nothing_and_count_once() {
 #[test]
 fn a_gzip_rotated_before_the_first_read_is_finished_once() {
     let e = Env::new();
-    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     e.sync(&[]).ok();
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     // Rotated and compressed in one go (newsyslog), tail unread.
     let gz = gzip(&std::fs::read(e.log()).unwrap());
     std::fs::write(e.path("auth.log.0.gz"), gz).unwrap();
@@ -143,7 +116,7 @@ fn expiry_and_year_rollover() {
     run(c).ok().stderr_has("1 expired");
     assert_eq!(e.read("badguys"), "");
     // It comes back when it attacks again.
-    append(&e, "auth.log", "Jan  3 13:00:00 gw sshd[2]: Invalid user a from 192.0.2.1 port 1\n");
+    e.append("auth.log", "Jan  3 13:00:00 gw sshd[2]: Invalid user a from 192.0.2.1 port 1\n");
     let mut c = e.cmd(e.sync_args(&["--expire", "2d"]));
     c.env("BADGUYS_NOW", "2025-01-03T14:00:00Z").env("TZ", "UTC");
     run(c).ok();
@@ -171,7 +144,7 @@ fn ban_unban_list_explain() {
     assert_eq!(e.read("badguys"), "");
     e.sync(&[]).ok();
     assert_eq!(e.read("badguys"), "", "old lines do not bring it back");
-    append(&e, "auth.log", &sshd(2, "Invalid user y from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(2, "Invalid user y from 192.0.2.1 port 1"));
     e.sync(&[]).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
     cmd(&e, &["ban", "not-an-address"]).code(2);

@@ -4,13 +4,8 @@
 //! never delay blocking.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 
 use crate::harness::*;
-
-fn append(e: &Env, name: &str, text: &str) {
-    OpenOptions::new().create(true).append(true).open(e.path(name)).unwrap().write_all(text.as_bytes()).unwrap();
-}
 
 fn watch(e: &Env, extra: &[&str]) -> Daemon {
     let mut args = e.sync_args(extra);
@@ -31,31 +26,31 @@ fn follows_appends_partial_lines_and_rotation() {
     let mut d = watch(&e, &[]);
     wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
 
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     wait_for(5, "an appended line", || listed(&e, "192.0.2.2"));
 
-    append(&e, "auth.log", "Oct  1 14:42:51 gw sshd[3]: Invalid user b from 192.0.2.3 po");
+    e.append("auth.log", "Oct  1 14:42:51 gw sshd[3]: Invalid user b from 192.0.2.3 po");
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert!(!listed(&e, "192.0.2.3"), "a partial line must wait for its newline");
-    append(&e, "auth.log", "rt 3\n");
+    e.append("auth.log", "rt 3\n");
     wait_for(5, "the completed line", || listed(&e, "192.0.2.3"));
 
     // Rename rotation: the last lines of the old file, then the new file.
-    append(&e, "auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
+    e.append("auth.log", &sshd(4, "Invalid user a from 192.0.2.4 port 1"));
     std::fs::rename(e.log(), e.path("auth.log.1")).unwrap();
-    append(&e, "auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
+    e.append("auth.log", &sshd(5, "Invalid user a from 192.0.2.5 port 1"));
     wait_for(5, "both sides of a rename rotation", || listed(&e, "192.0.2.4") && listed(&e, "192.0.2.5"));
 
     // copytruncate: the file shrinks below the cursor and is read from 0.
     std::fs::copy(e.log(), e.path("auth.log.2")).unwrap();
     OpenOptions::new().write(true).open(e.log()).unwrap().set_len(0).unwrap();
-    append(&e, "auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
+    e.append("auth.log", &sshd(6, "Invalid user a from 192.0.2.6 port 1"));
     wait_for(5, "a line after copytruncate", || listed(&e, "192.0.2.6"));
 
     // Missing for a while, then back.
     std::fs::rename(e.log(), e.path("auth.log.3")).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    append(&e, "auth.log", &sshd(7, "Invalid user a from 2001:db8::7 port 1"));
+    e.append("auth.log", &sshd(7, "Invalid user a from 2001:db8::7 port 1"));
     wait_for(5, "a line in a log that was missing", || listed(&e, "2001:db8::7"));
 
     assert_eq!(d.stop(), 0, "{}", d.log());
@@ -77,10 +72,10 @@ fn restart_counts_nothing_twice_and_loses_nothing() {
     wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
     assert_eq!(d.stop(), 0);
     // Written while it was down.
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     let mut d = watch(&e, &[]);
     wait_for(10, "a line written while stopped", || listed(&e, "192.0.2.2"));
-    append(&e, "auth.log", &sshd(3, "Invalid user a from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(3, "Invalid user a from 192.0.2.1 port 1"));
     wait_for(5, "the third line to be read", || d.log().contains("auth.log: read 65 bytes from offset 130"));
     // SIGTERM saves the state.
     assert_eq!(d.stop(), 0);
@@ -110,19 +105,8 @@ fn a_ban_by_hand_while_watching_is_kept() {
     e.write("auth.log", "");
     let mut d = watch(&e, &[]);
     wait_for(10, "the first sync", || e.path("badguys").exists());
-    let (out, state) = (e.out(), e.path("state"));
-    run(e.cmd([
-        "ban",
-        "203.0.113.0/24",
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--firewall",
-        "none",
-    ]))
-    .ok();
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.command(&["ban", "203.0.113.0/24"]).ok();
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     wait_for(5, "the next ban", || listed(&e, "192.0.2.2"));
     assert!(listed(&e, "203.0.113.0/24"), "watch overwrote a manual ban:\n{}", e.read("badguys"));
     assert_eq!(d.stop(), 0);
@@ -150,7 +134,7 @@ fn hooks_get_json_and_never_delay_blocking() {
     let ok = hook(&e, "on-ban", "0", 0);
     let mut d = watch(&e, &["--on-ban", &ok, "--hook-timeout", "5"]);
     wait_for(10, "the first sync", || e.path("badguys").exists());
-    append(&e, "auth.log", &sshd(1, "Invalid user admin from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(1, "Invalid user admin from 192.0.2.1 port 1"));
     wait_for(5, "the hook to run", || e.read("on-ban.out").contains("\"last\""));
     let out = e.read("on-ban.out");
     assert!(out.contains("event=ban count=1 addrs=192.0.2.1"), "{out}");
@@ -170,7 +154,7 @@ fn hooks_get_json_and_never_delay_blocking() {
     let mut d = watch(&e, &["--on-ban", &slow, "--hook-timeout", "1"]);
     wait_for(10, "the first sync", || e.path("badguys").exists());
     for i in 1..=4 {
-        append(&e, "auth.log", &sshd(i, &format!("Invalid user a from 192.0.2.{i} port 1")));
+        e.append("auth.log", &sshd(i, &format!("Invalid user a from 192.0.2.{i} port 1")));
         let took = wait_for(5, "a ban while the hook hangs", || listed(&e, &format!("192.0.2.{i}")));
         assert!(took.as_secs() < 3, "ban {i} took {took:?}");
         std::thread::sleep(std::time::Duration::from_millis(150));
@@ -183,7 +167,7 @@ fn hooks_get_json_and_never_delay_blocking() {
     let bad = hook(&e, "bad", "0", 3);
     let mut d = watch(&e, &["--on-ban", &bad]);
     wait_for(10, "the first sync", || e.path("badguys").exists());
-    append(&e, "auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.append("auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     wait_for(5, "the ban", || listed(&e, "192.0.2.1"));
     wait_for(5, "the failure to be logged", || d.log().contains("exit"));
     assert_eq!(d.stop(), 0);
@@ -196,7 +180,7 @@ fn login_of_a_banned_address_raises_the_alarm() {
     let alarm = hook(&e, "on-login", "0", 0);
     let mut d = watch(&e, &["--on-login", &alarm]);
     wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
-    append(&e, "auth.log", &sshd(2, "Accepted password for root from 192.0.2.1 port 2 ssh2"));
+    e.append("auth.log", &sshd(2, "Accepted password for root from 192.0.2.1 port 2 ssh2"));
     wait_for(5, "the alarm", || e.read("on-login.out").contains("\"event\":\"login\""));
     assert!(e.read("on-login.out").contains("\"user\":\"root\""));
     assert!(d.log().contains("login from previously banned 192.0.2.1 as root"), "{}", d.log());
@@ -209,8 +193,8 @@ fn a_line_added_by_hand_while_watching_is_kept() {
     e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
     let mut d = watch(&e, &[]);
     wait_for(10, "the first sync", || listed(&e, "192.0.2.1"));
-    append(&e, "badguys", "192.0.2.99\n");
-    append(&e, "auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
+    e.append("badguys", "192.0.2.99\n");
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     wait_for(5, "the next ban", || listed(&e, "192.0.2.2"));
     std::thread::sleep(std::time::Duration::from_millis(2500));
     assert!(listed(&e, "192.0.2.99"), "watch dropped a line added by hand:\n{}", e.read("badguys"));
