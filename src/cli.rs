@@ -103,6 +103,16 @@ pub struct ScanArgs {
     /// /var/log/authlog on OpenBSD, /var/log/auth.log elsewhere.
     #[arg(long = "log", value_name = "PATH")]
     pub logs: Vec<PathBuf>,
+    /// Read sshd's entries from the systemd journal instead of log files
+    /// (chosen by itself on Linux when no --log is given and /var/log/auth.log does not exist).
+    #[arg(long)]
+    pub journal: bool,
+    /// Read the journal files in DIR (as journalctl -D does); implies --journal.
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Read this journal file (repeatable, as journalctl --file does); implies --journal.
+    #[arg(long = "journal-file", value_name = "FILE")]
+    pub journal_files: Vec<PathBuf>,
     /// Do not read the rotated siblings of each log (auth.log.1, authlog.0.gz, …).
     #[arg(long)]
     pub no_rotated: bool,

@@ -15,6 +15,7 @@ use crate::cli::{OutputArgs, ScanArgs, WatchArgs};
 use crate::firewall::{Firewall, NftTarget, PfTarget};
 use crate::parse::RuleSet;
 use crate::rules::Policy;
+use crate::source::journal::{self, Journal};
 use crate::state::{AllowSource, Allowlist};
 use crate::Error;
 
@@ -71,6 +72,10 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The allow file, and whether it was named (then it must exist).
     pub allow_file: (PathBuf, bool),
+    /// Read the systemd journal instead of `logs`.
+    pub journal: Option<Journal>,
+    /// The journal was chosen because the default log does not exist.
+    pub journal_auto: bool,
 }
 
 impl Config {
@@ -79,12 +84,13 @@ impl Config {
     pub fn fingerprint(&self) -> u64 {
         let nets: Vec<String> = self.output.allow.entries().iter().map(|e| e.net.to_string()).collect();
         let text = format!(
-            "{}|{:?}|{:?}|{}|{:?}|{}|{}",
+            "{}|{:?}|{:?}|{}|{:?}|{:?}|{}|{}",
             self.rules,
             self.policy,
             nets,
             self.rotated,
             self.logs,
+            self.journal,
             self.output.out.display(),
             env!("CARGO_PKG_VERSION")
         );
@@ -111,6 +117,9 @@ impl Config {
 #[derive(Default)]
 struct Raw {
     logs: Vec<PathBuf>,
+    journal: bool,
+    journal_dir: Option<PathBuf>,
+    journal_files: Vec<PathBuf>,
     no_rotated: bool,
     rules: Option<RuleSet>,
     ban_accepted: bool,
@@ -146,6 +155,9 @@ impl Raw {
         let num = |what: &str| v.parse::<u64>().map_err(|_| format!("{v:?} is not {what}"));
         match key {
             "log" => self.logs.push(path()),
+            "journal" => self.journal = yes()?,
+            "journal-dir" => self.journal_dir = Some(path()),
+            "journal-file" => self.journal_files.push(path()),
             "no-rotated" => self.no_rotated = yes()?,
             "rules" => self.rules = Some(v.parse().map_err(|e: crate::parse::UnknownRule| e.to_string())?),
             "ban-accepted" => self.ban_accepted = yes()?,
@@ -214,6 +226,10 @@ impl Raw {
             if s.no_rotated {
                 pairs.push(("no-rotated", "yes".into()));
             }
+            if s.journal {
+                pairs.push(("journal", "yes".into()));
+            }
+            pairs.extend(s.journal_dir.iter().map(|d| ("journal-dir", d.display().to_string())));
             if s.ban_accepted {
                 pairs.push(("ban-accepted", "yes".into()));
             }
@@ -247,6 +263,9 @@ impl Raw {
         // Repeatable flags replace the file's values.
         if let Some(s) = scan.filter(|s| !s.logs.is_empty()) {
             self.logs = s.logs.clone();
+        }
+        if let Some(s) = scan.filter(|s| !s.journal_files.is_empty()) {
+            self.journal_files = s.journal_files.clone();
         }
         if !out.allow.is_empty() {
             self.allow.retain(|(_, src)| !matches!(src, AllowSource::File { .. }));
@@ -304,6 +323,14 @@ impl Config {
 
         let default_log = raw.logs.is_empty();
         let logs = if default_log { vec![crate::source::default_log()] } else { raw.logs.clone() };
+        let asked = raw.journal || raw.journal_dir.is_some() || !raw.journal_files.is_empty();
+        if asked && !default_log {
+            return Err(Error::Config("--journal and --log exclude each other: read the journal or log files".into()));
+        }
+        // Debian 12, Fedora, Arch: sshd logs only to the journal.
+        let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists() && journal::available();
+        let journal =
+            (asked || auto).then(|| Journal { dir: raw.journal_dir.clone(), files: raw.journal_files.clone() });
         let mut allow = Allowlist::new();
         for (net, src) in raw.allow.drain(..) {
             allow.push(net, src);
@@ -341,6 +368,8 @@ impl Config {
             reconcile: Duration::from_secs(raw.reconcile.unwrap_or(600) as u64),
             file,
             allow_file,
+            journal,
+            journal_auto: auto,
         })
     }
 }

@@ -21,6 +21,9 @@ pub enum Error {
     /// No log given and the default one is missing.
     #[error("no log to read: {} does not exist (give one with --log PATH)", path.display())]
     NoDefaultLog { path: PathBuf },
+    /// journalctl failed (missing, killed, or it refused a cursor).
+    #[error("journalctl: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Journal { status: String, stderr: String },
     /// The blocklist or a file beside it cannot be read or written.
     #[error("{}: {err}", path.display())]
     Output { path: PathBuf, err: io::Error },
@@ -51,7 +54,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::ConfigLine { .. } => exit::USAGE,
-            Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } => exit::INPUT,
+            Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } | Error::Journal { .. } => {
+                exit::INPUT
+            }
             Error::Output { .. } | Error::Firewall { .. } => exit::OUTPUT,
             Error::Busy { .. } => exit::BUSY,
         }

@@ -11,6 +11,7 @@
 //! [`watch`] wire the stages together; [`hooks`] runs alert programs.
 
 pub mod addr;
+mod child;
 pub mod cli;
 pub mod config;
 mod error;

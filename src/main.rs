@@ -86,6 +86,9 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
             return Ok(());
         }
     }
+    if cfg.journal_auto {
+        info!("{} does not exist: reading sshd's entries from the systemd journal", cfg.logs[0].display());
+    }
     let mut engine = Engine::open(cfg)?;
     let mut clock = Clock::system();
     let mut stats = ScanStats::default();
@@ -414,7 +417,10 @@ fn explain(cfg: &Config, a: &ExplainArgs) -> Result<()> {
 fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
     let cfg = Config::load(conf, Some(&a.scan), &a.output, None)?;
     let mut problems: Vec<String> = Vec::new();
-    for log in cfg.logs.iter().filter(|l| !badguys::source::is_stdin(l)) {
+    if cfg.journal.is_some() && !badguys::source::journal::available() {
+        problems.push(format!("journal: {} cannot be run", badguys::source::journal::program()));
+    }
+    for log in cfg.logs.iter().filter(|l| cfg.journal.is_none() && !badguys::source::is_stdin(l)) {
         match std::fs::File::open(log).and_then(|f| f.metadata()) {
             Ok(m) if m.is_file() => {}
             Ok(_) => problems.push(format!("log {}: not a regular file", log.display())),

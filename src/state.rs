@@ -216,6 +216,8 @@ pub struct State {
     pub records: HashMap<IpAddr, Record, RandomState>,
     pub manual: BTreeMap<Net, Manual>,
     pub cursors: Vec<Cursor>,
+    /// Where reading the systemd journal got to.
+    pub journal: Option<String>,
     pub meta: Meta,
 }
 

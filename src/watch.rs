@@ -13,7 +13,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::hooks::{Fired, Hook};
 use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
 use crate::rules::{self, Outcome};
+use crate::source::journal::{self, Journal, Start};
 use crate::source::{self, Reader};
 use crate::state::{Allowlist, Cursor, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
@@ -60,6 +61,9 @@ pub struct Engine<'c> {
     pub dirty: bool,
     /// The allowlist (reloaded on SIGHUP).
     pub allow: Allowlist,
+    /// Journal entries gathered by a follower (watch), read instead of
+    /// running journalctl once.
+    feed: Option<Feed>,
 }
 
 impl<'c> Engine<'c> {
@@ -75,6 +79,7 @@ impl<'c> Engine<'c> {
             rebuilt: None,
             dirty: false,
             allow: cfg.output.allow.clone(),
+            feed: None,
         };
         e.load_state()?;
         Ok(e)
@@ -119,6 +124,14 @@ impl<'c> Engine<'c> {
         let cfg = self.cfg;
         let mut batch = Batch::default();
         let mut hot = BTreeSet::new();
+        if let Some(j) = &cfg.journal {
+            self.ingest_journal(j, clock, stats, &mut batch, &mut hot)?;
+            if batch.progressed || !hot.is_empty() {
+                self.dirty = true;
+            }
+            batch.hot = hot.into_iter().map(|h: HotKey| h.0).collect();
+            return Ok(batch);
+        }
         let known = std::mem::take(&mut self.state.cursors);
         let mut cursors: Vec<Cursor> = Vec::new();
         let mut matched = vec![false; known.len()];
@@ -210,6 +223,68 @@ impl<'c> Engine<'c> {
         Ok(batch)
     }
 
+    fn ingest_journal(
+        &mut self,
+        j: &Journal,
+        clock: &mut Clock,
+        stats: &mut ScanStats,
+        batch: &mut Batch,
+        hot: &mut BTreeSet<HotKey>,
+    ) -> Result<(), Error> {
+        let cfg = self.cfg;
+        if self.scanners.is_empty() {
+            self.scanners.push(Scanner::new(cfg.rules));
+        }
+        let scanner = &mut self.scanners[0];
+        let before = scanner.stats().clone();
+        let mut sink = Sink { state: &mut self.state, cfg, clock, hot, alarms: &mut batch.alarms };
+        batch.files = 1;
+        let cursor = match &self.feed {
+            Some(feed) => {
+                let (lines, cursor) = feed.take();
+                scanner.scan(&lines, &mut |ev| sink.event(ev));
+                cursor
+            }
+            None => {
+                let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+                let from = sink.state.journal.clone();
+                let r = {
+                    let mut line = |l: &[u8]| {
+                        buf.extend_from_slice(l);
+                        if buf.len() >= 256 * 1024 {
+                            scanner.scan(&buf, &mut |ev| sink.event(ev));
+                            buf.clear();
+                        }
+                    };
+                    j.read(from.as_deref(), &mut line)?
+                };
+                scanner.scan(&buf, &mut |ev| sink.event(ev));
+                if r.vacuumed {
+                    warn!("the journal no longer has the last entry read (vacuumed?): read all that is there");
+                }
+                if r.bad > 0 {
+                    warn!("journal: {} entries were not JSON objects and were skipped", r.bad);
+                }
+                debug!("journal: {} new entries", r.entries);
+                r.cursor
+            }
+        };
+        if let Some(c) = cursor {
+            self.state.journal = Some(c);
+            batch.progressed = true;
+        }
+        add_stats(stats, &before, self.scanners[0].stats());
+        Ok(())
+    }
+
+    /// Follow the journal with `journalctl --follow` from the cursor on;
+    /// `wake` is sent whenever entries arrive.
+    fn follow_journal(&mut self, j: &Journal, wake: mpsc::Sender<Msg>) -> Follower {
+        let feed = Feed::default();
+        self.feed = Some(feed.clone());
+        Follower::start(j.clone(), self.state.journal.clone(), feed, wake)
+    }
+
     /// Lists, spares and expires (see [`rules::evaluate`]); marks the
     /// state dirty when it changed.
     pub fn evaluate(&mut self, only: Option<&[IpAddr]>, now: i64) -> Outcome {
@@ -299,6 +374,9 @@ fn list_identity(out: &Path) -> (u64, i64) {
 /// of the state file; any doubt answers `None` (do the full run).
 /// `Some(n)` is the number of files checked.
 pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
+    if cfg.journal.is_some() {
+        return None;
+    }
     let (cursors, meta) = statefile::read_head(&cfg.output.state)?;
     if meta.policy != cfg.fingerprint()
         || meta.due.is_some_and(|d| d <= now)
@@ -324,6 +402,92 @@ pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
         }
     }
     Some(n)
+}
+
+/// Journal lines gathered by the follower, with the cursor of the last.
+#[derive(Clone, Default)]
+struct Feed(Arc<Mutex<(Vec<u8>, Option<String>)>>);
+
+impl Feed {
+    fn push(&self, line: &[u8], cursor: Option<String>) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.0.extend_from_slice(line);
+        if cursor.is_some() {
+            g.1 = cursor;
+        }
+    }
+
+    fn take(&self) -> (Vec<u8>, Option<String>) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut g.0), g.1.take())
+    }
+}
+
+/// A `journalctl --follow` kept running: restarted with backoff when it
+/// exits or is killed, and stopped when dropped.
+struct Follower {
+    child: Arc<Mutex<Option<std::process::Child>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Follower {
+    fn start(j: Journal, cursor: Option<String>, feed: Feed, wake: mpsc::Sender<Msg>) -> Follower {
+        let child: Arc<Mutex<Option<std::process::Child>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (slot, stopping) = (child.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut cursor = cursor;
+            let mut backoff = Duration::from_secs(1);
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let start = cursor.as_deref().map_or(Start::New, Start::After);
+                match j.spawn(start) {
+                    Ok(mut c) => {
+                        let out = c.stdout.take().expect("piped");
+                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                        let mut buf = Vec::new();
+                        let mut l = Vec::with_capacity(512);
+                        let _ = journal::follow_lines(io::BufReader::new(out), &mut buf, &mut |entry| {
+                            l.clear();
+                            if let Ok(c) = journal::convert(entry, &mut l) {
+                                if c.is_some() {
+                                    cursor.clone_from(&c);
+                                }
+                                feed.push(&l, c);
+                                let _ = wake.send(Msg::Fs);
+                            }
+                        });
+                        let status = slot.lock().unwrap_or_else(|e| e.into_inner()).take().map(|mut c| c.wait());
+                        if stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                        let how = match status {
+                            Some(Ok(st)) => st.to_string(),
+                            Some(Err(e)) => e.to_string(),
+                            None => "gone".into(),
+                        };
+                        warn!("journalctl --follow ended ({how}); restarting in {}s", backoff.as_secs());
+                    }
+                    Err(e) => warn!("{e}; retrying in {}s", backoff.as_secs()),
+                }
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_secs(1);
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+        Follower { child, stop }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = c.kill();
+        }
+    }
 }
 
 /// Collects events into the state while lines are scanned.
@@ -456,6 +620,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     let names: Vec<(PathBuf, String)> = cfg
         .logs
         .iter()
+        .filter(|_| cfg.journal.is_none())
         .filter(|l| !source::is_stdin(l))
         .filter_map(|l| Some((parent(l).to_path_buf(), l.file_name()?.to_str()?.to_string())))
         .collect();
@@ -486,6 +651,14 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         cfg.output.firewall.name()
     );
 
+    let mut follower: Option<Follower> = None;
+    let mut retry: Option<Duration> = None;
+    if cfg.journal.is_some() {
+        info!(
+            "reading sshd's entries from the systemd journal{}",
+            if cfg.journal_auto { " (no /var/log/auth.log here)" } else { "" }
+        );
+    }
     let mut stats = ScanStats::default();
     let mut full = true; // the first step reconciles everything
     let mut last_full = Instant::now();
@@ -499,13 +672,22 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
                     last_full = Instant::now();
                 }
                 full = false;
+                retry = None;
+                // The first step read the journal up to now: follow it from there.
+                if let (None, Some(j)) = (&follower, &cfg.journal) {
+                    follower = Some(engine.follow_journal(j, tx.clone()));
+                }
             }
             Err(e @ (Error::Input { .. } | Error::NoDefaultLog { .. })) => {
                 // The log missing for a while (rotation without create): wait.
                 debug!("{e}; waiting for it");
+                retry = Some(Duration::from_secs(5));
             }
-            Err(e @ Error::Busy { .. }) => warn!("{e}; trying again"),
-            Err(e) => warn!("{e}"),
+            Err(e) => {
+                warn!("{e}; trying again in {}s", retry.map_or(1, |r| r.as_secs().min(30) * 2));
+                retry = Some(retry.map_or(Duration::from_secs(1), |r| (r * 2).min(Duration::from_secs(60))));
+                full = true;
+            }
         }
         if published.flush_due() == Some(Duration::ZERO) || (stop && published.file_dirty) {
             // Under the lock, and only over a file nobody else edited since.
@@ -538,11 +720,12 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         let until_full = cfg.reconcile.saturating_sub(last_full.elapsed());
         let until_save = if engine.dirty { SAVE_EVERY.saturating_sub(last_save.elapsed()) } else { until_full };
         let until_flush = published.flush_due().unwrap_or(until_full);
-        let wait = until_full.min(until_save).min(until_flush).max(Duration::from_millis(50));
+        let wait =
+            until_full.min(until_save).min(until_flush).min(retry.unwrap_or(until_full)).max(Duration::from_millis(50));
         let mut got = match rx.recv_timeout(wait) {
             Ok(m) => vec![m],
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if last_full.elapsed() >= cfg.reconcile {
+                if last_full.elapsed() >= cfg.reconcile || retry.is_some() {
                     full = true;
                 }
                 Vec::new()
@@ -577,6 +760,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             }
         }
     }
+    drop(follower);
     if let Some(h) = &on_ban {
         h.drain(Duration::from_secs(5));
     }

@@ -7,6 +7,7 @@ mod corpus;
 mod firewall_nft;
 mod firewall_pf;
 mod inputs;
+mod journal;
 mod props;
 mod state;
 mod sync;

@@ -82,7 +82,7 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<
         status,
         stderr: String::from_utf8_lossy(&stderr[..stderr.len().min(4096)]).trim().to_string(),
     };
-    let mut child = Command::new(program)
+    let mut child = crate::child::clean_signals(&mut Command::new(program))
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())

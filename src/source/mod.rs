@@ -10,6 +10,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+pub mod journal;
+
 use crate::parse::MAX_LINE;
 use crate::state::Cursor;
 use crate::Error;

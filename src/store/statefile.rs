@@ -92,6 +92,13 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
                 count += 1;
             }
             "meta" => st.meta = meta(f).map_err(bad)?,
+            "journal" => {
+                for (k, v) in fields(f) {
+                    if k == "cursor" {
+                        st.journal = Some(String::from_utf8_lossy(&unescape(v).map_err(bad)?).into_owned());
+                    }
+                }
+            }
             "addr" => {
                 let ip = f.next().and_then(|s| parse_ip(s.as_bytes())).ok_or_else(|| bad("bad address".into()))?;
                 st.records.insert(ip, record(f).map_err(bad)?);
@@ -192,6 +199,7 @@ pub fn read_head(path: &Path) -> Option<(Vec<Cursor>, Meta)> {
         let mut f = line.split('\t');
         match f.next()? {
             "cursor" => cursors.push(cursor(f).ok()?),
+            "journal" => {}
             "meta" => return Some((cursors, meta(f).ok()?)),
             "" => {}
             k if k.starts_with('#') => {}
@@ -271,6 +279,9 @@ pub fn render(st: &State) -> Vec<u8> {
             c.fingerprint,
             u8::from(c.done)
         );
+    }
+    if let Some(c) = &st.journal {
+        let _ = writeln!(s, "journal\tcursor={}", escape(c.as_bytes()));
     }
     let m = &st.meta;
     let due = m.due.map_or("-".to_string(), |t| t.to_string());
@@ -381,6 +392,7 @@ mod tests {
         assert_eq!(back.cursors, st.cursors);
         assert_eq!(back.records, st.records);
         assert_eq!(back.manual, st.manual);
+        assert_eq!(back.journal, st.journal);
         assert_eq!(render(&back), text);
     }
 
