@@ -8,6 +8,7 @@ mod firewall_nft;
 mod firewall_pf;
 mod inputs;
 mod journal;
+mod live;
 mod props;
 mod state;
 mod sync;
