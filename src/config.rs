@@ -260,9 +260,16 @@ impl Raw {
         for (k, v) in pairs {
             set(k, &v)?;
         }
-        // Repeatable flags replace the file's values.
+        // Repeatable flags replace the file's values; a source given as a
+        // flag (log files or the journal) replaces the file's other one.
         if let Some(s) = scan.filter(|s| !s.logs.is_empty()) {
             self.logs = s.logs.clone();
+            if !(s.journal || s.journal_dir.is_some() || !s.journal_files.is_empty()) {
+                (self.journal, self.journal_dir) = (false, None);
+                self.journal_files.clear();
+            }
+        } else if scan.is_some_and(|s| s.journal || s.journal_dir.is_some() || !s.journal_files.is_empty()) {
+            self.logs.clear();
         }
         if let Some(s) = scan.filter(|s| !s.journal_files.is_empty()) {
             self.journal_files = s.journal_files.clone();

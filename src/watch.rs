@@ -645,11 +645,11 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             .watch(d, notify::RecursiveMode::NonRecursive)
             .map_err(|e| Error::Input { path: d.clone(), err: io::Error::other(e.to_string()) })?;
     }
-    info!(
-        "watching {} (firewall: {})",
-        cfg.logs.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(", "),
-        cfg.output.firewall.name()
-    );
+    let source = match cfg.journal {
+        Some(_) => "the systemd journal".to_string(),
+        None => cfg.logs.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(", "),
+    };
+    info!("watching {source} (firewall: {})", cfg.output.firewall.name());
 
     let mut follower: Option<Follower> = None;
     let mut retry: Option<Duration> = None;
