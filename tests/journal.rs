@@ -56,13 +56,19 @@ fn journal(file: &std::path::Path, entries: &[Vec<u8>]) {
     assert!(c.wait().unwrap().success());
 }
 
-fn sync_journal(e: &Env, source: &[&str]) -> Run {
+/// `badguys COMMAND` with the test's paths but no `--log` (the journal
+/// replaces it), then `extra`.
+fn journal_args(e: &Env, command: &str, extra: &[&str]) -> Vec<String> {
     let mut args = e.sync_args(&[]);
-    // Drop the default --log: the journal replaces it.
+    args[0] = command.into();
     let i = args.iter().position(|a| a == "--log").unwrap();
     args.drain(i..i + 2);
-    args.extend(source.iter().map(|s| s.to_string()));
-    run(e.cmd(args))
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn sync_journal(e: &Env, source: &[&str]) -> Run {
+    run(e.cmd(journal_args(e, "sync", source)))
 }
 
 #[test]
@@ -123,11 +129,7 @@ fn a_vacuumed_cursor_falls_back_to_all_that_is_there() {
 fn journalctl_missing_or_failing_is_an_input_error() {
     let e = Env::new();
     for (prog, says) in [("/nonexistent/journalctl", "cannot run"), ("/bin/false", "exit status: 1")] {
-        let mut args = e.sync_args(&[]);
-        let i = args.iter().position(|a| a == "--log").unwrap();
-        args.drain(i..i + 2);
-        args.push("--journal".into());
-        let mut c = e.cmd(args);
+        let mut c = e.cmd(journal_args(&e, "sync", &["--journal"]));
         c.env("BADGUYS_JOURNALCTL", prog);
         run(c).code(3).stderr_has("journalctl").stderr_has(says);
     }
@@ -142,11 +144,7 @@ fn watch_follows_the_journal_and_restarts_journalctl() {
     let e = Env::new();
     let j = e.path("sshd.journal");
     journal(&j, &[entry(1, "sshd", 100, b"Invalid user a from 192.0.2.1 port 1")]);
-    let mut args = e.sync_args(&[]);
-    args[0] = "watch".into();
-    let i = args.iter().position(|a| a == "--log").unwrap();
-    args.drain(i..i + 2);
-    args.extend(["--journal-file".to_string(), j.display().to_string()]);
+    let args = journal_args(&e, "watch", &["--journal-file", j.to_str().unwrap()]);
     let mut d = Daemon::spawn(e.cmd(args), e.path("watch.err"));
     let listed = |a: &str| e.read("badguys").lines().any(|l| l == a);
     wait_for(10, "the first sync", || listed("192.0.2.1"));
@@ -178,10 +176,7 @@ fn the_journal_is_chosen_when_there_is_no_auth_log() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut args = e.sync_args(&[]);
-    let i = args.iter().position(|a| a == "--log").unwrap();
-    args.drain(i..i + 2);
-    let mut c = e.cmd(args);
+    let mut c = e.cmd(journal_args(&e, "sync", &[]));
     c.env("BADGUYS_JOURNALCTL", &fake);
     run(c).ok().stderr_has("/var/log/auth.log does not exist: reading sshd's entries from the systemd journal");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.44"]);
