@@ -297,8 +297,7 @@ fn unban(cfg: &Config, a: &UnbanArgs) -> Result<()> {
 
 /// Rows of `list`: (entry, record or manual ban).
 fn list(cfg: &Config, a: &ListArgs) -> Result<()> {
-    let engine = Engine::open(cfg)?;
-    let st = &engine.state;
+    let st = &Engine::peek(cfg)?;
     let mut ips: Vec<(&IpAddr, &Record)> = st.records.iter().filter(|(_, r)| a.all || r.listed.is_some()).collect();
     ips.sort_by(|x, y| ip_order(*x.0, *y.0));
     let expire = |r: &Record| cfg.policy.expire.map(|e| iso(r.last + e)).unwrap_or_else(|| "never".into());
@@ -354,8 +353,7 @@ fn list(cfg: &Config, a: &ListArgs) -> Result<()> {
 
 fn explain(cfg: &Config, a: &ExplainArgs) -> Result<()> {
     let ip = parse_ip(a.addr.as_bytes()).ok_or_else(|| Error::Config(format!("{:?} is not an IP address", a.addr)))?;
-    let engine = Engine::open(cfg)?;
-    let st = &engine.state;
+    let st = &Engine::peek(cfg)?;
     let mut o = io::BufWriter::new(io::stdout().lock());
     let listed_file = store::read(&cfg.output.out)?.entries.iter().any(|n| n.contains_ip(ip));
     writeln!(
@@ -407,7 +405,7 @@ fn explain(cfg: &Config, a: &ExplainArgs) -> Result<()> {
             }
         }
     }
-    if let Some(e) = engine.allow.find(ip) {
+    if let Some(e) = cfg.output.allow.find(ip) {
         writeln!(o, "  spared: allowlist {} ({})", e.net, allow_source(&e.source))?;
     }
     o.flush()?;

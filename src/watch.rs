@@ -107,6 +107,19 @@ impl<'c> Engine<'c> {
         Ok(())
     }
 
+    /// The state for a command that only looks (`list`, `explain`): a
+    /// corrupt file is reported, left where it is, and read as empty.
+    pub fn peek(cfg: &Config) -> Result<State, Error> {
+        match statefile::read(&cfg.output.state)? {
+            None => Ok(State::default()),
+            Some(Ok(st)) => Ok(st),
+            Some(Err(why)) => {
+                warn!("state file {} is unusable ({why}); the next sync rebuilds it", cfg.output.state.display());
+                Ok(State::default())
+            }
+        }
+    }
+
     /// Reloads the state if another process wrote it since this engine
     /// last did (call with the lock held).
     pub fn refresh(&mut self) -> Result<bool, Error> {
@@ -505,11 +518,9 @@ impl Sink<'_> {
         if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
             self.hot.insert(HotKey(ev.ip));
         }
-        if ev.what == What::Login {
-            if let Some(r) = self.state.records.get(&ev.ip).filter(|r| r.was_listed || r.listed.is_some()) {
-                let _ = r;
-                self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
-            }
+        let banned = |r: &Record| r.was_listed || r.listed.is_some();
+        if ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned) {
+            self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
         }
     }
 }
