@@ -155,6 +155,17 @@ impl Scanner {
         &self.stats
     }
 
+    /// Forgets everything about the stream scanned so far (pending kex
+    /// errors, the last event, offsets, counters), keeping the compiled
+    /// prefilter: as good as new, without building it again.
+    pub fn reset(&mut self) {
+        self.kex.clear();
+        self.kex_bare = None;
+        self.last = None;
+        self.offset = 0;
+        self.stats = ScanStats::default();
+    }
+
     /// Counts a line that the reader dropped for its length. Its bytes
     /// never reach [`Scanner::scan`], so whatever waits for "the next line"
     /// (a bare kex error, a repeat) is forgotten here.
