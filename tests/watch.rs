@@ -153,11 +153,15 @@ fn hooks_get_json_and_never_delay_blocking() {
     let slow = hook(&e, "slow", "30", 0);
     let mut d = watch(&e, &["--on-ban", &slow, "--hook-timeout", "1"]);
     wait_for(10, "the first sync", || e.path("badguys").exists());
-    for i in 1..=4 {
+    // Spaced past the file's 2 s flush interval (the firewall gets each ban
+    // at once; the file may lag that long), so the time measured is the
+    // hook's interference alone: none.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    for i in 1..=3 {
         e.append("auth.log", &sshd(i, &format!("Invalid user a from 192.0.2.{i} port 1")));
         let took = wait_for(5, "a ban while the hook hangs", || listed(&e, &format!("192.0.2.{i}")));
-        assert!(took.as_secs() < 3, "ban {i} took {took:?}");
-        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert!(took.as_millis() < 1500, "ban {i} took {took:?}");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
     }
     wait_for(10, "the hook to be killed", || d.log().contains("timed out") || d.log().contains("killed"));
     assert_eq!(d.stop(), 0);
