@@ -4,15 +4,20 @@
 //! the read time for bare lines. Consecutive lines mostly share a stamp, so
 //! the last answer is cached.
 
-use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 use super::Stamp;
 
 /// Resolves stamps relative to a fixed "now".
 pub struct Clock {
     now: DateTime<Utc>,
+    /// The local year of "now".
+    year: i32,
     cache: Vec<u8>,
     cached: i64,
+    /// Local UTC offset for one local hour: DST changes fall on hour
+    /// boundaries, so an hour's offset serves all its seconds.
+    hour: Option<((i32, u32, u32, u32), i64)>,
 }
 
 /// Slack for clocks that disagree a little (a log written by another host).
@@ -20,7 +25,7 @@ const FUTURE_SLACK: i64 = 24 * 3600;
 
 impl Clock {
     pub fn new(now: DateTime<Utc>) -> Clock {
-        Clock { now, cache: Vec::new(), cached: 0 }
+        Clock { now, year: now.with_timezone(&Local).year(), cache: Vec::new(), cached: 0, hour: None }
     }
 
     /// A clock at the current time, or at `BADGUYS_NOW` (RFC 3339) when
@@ -61,18 +66,49 @@ impl Clock {
 
     /// `Oct  1 14:42:51` in local time: this year, unless that would be
     /// more than a day in the future, then last year.
-    fn syslog(&self, b: &[u8]) -> Option<i64> {
-        let s = std::str::from_utf8(b).ok()?;
-        let year = self.now.with_timezone(&Local).year();
-        for y in [year, year - 1] {
-            let date = NaiveDateTime::parse_from_str(&format!("{y} {s}"), "%Y %b %e %H:%M:%S").ok()?;
-            let t = local(date)?;
+    fn syslog(&mut self, b: &[u8]) -> Option<i64> {
+        let (month, day, h, m, sec) = syslog_fields(b)?;
+        for y in [self.year, self.year - 1] {
+            let Some(date) = NaiveDate::from_ymd_opt(y, month, day).and_then(|d| d.and_hms_opt(h, m, sec)) else {
+                continue;
+            };
+            let key = (y, month, day, h);
+            let offset = match self.hour {
+                Some((k, off)) if k == key => off,
+                _ => {
+                    let hour_start = date.with_minute(0).and_then(|d| d.with_second(0)).unwrap_or(date);
+                    let off = hour_start.and_utc().timestamp() - local(hour_start)?;
+                    self.hour = Some((key, off));
+                    off
+                }
+            };
+            let t = date.and_utc().timestamp() - offset;
             if t <= self.now() + FUTURE_SLACK {
                 return Some(t);
             }
         }
         None
     }
+}
+
+/// Month, day, hour, minute, second of `Oct  1 14:42:51` / `Oct 1 14:42:51`.
+fn syslog_fields(b: &[u8]) -> Option<(u32, u32, u32, u32, u32)> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let month = MONTHS.iter().position(|m| b.get(..3) == Some(&m[..]))? as u32 + 1;
+    let rest = b.get(4..)?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let sp = rest.iter().position(|&c| c == b' ')?;
+    let num = |d: &[u8]| -> Option<u32> {
+        (!d.is_empty() && d.len() <= 2 && d.iter().all(u8::is_ascii_digit))
+            .then(|| d.iter().fold(0, |v, &c| v * 10 + u32::from(c - b'0')))
+    };
+    let day = num(&rest[..sp])?;
+    let t = rest.get(sp + 1..)?;
+    if t.len() != 8 || t[2] != b':' || t[5] != b':' {
+        return None;
+    }
+    Some((month, day, num(&t[..2])?, num(&t[3..5])?, num(&t[6..8])?))
 }
 
 fn local(date: NaiveDateTime) -> Option<i64> {
@@ -117,6 +153,29 @@ mod tests {
         let b = c.resolve(Stamp::Rfc3339(b"2024-10-01T12:42:51Z"));
         assert_eq!(a, b);
         assert_eq!(c.resolve(Stamp::Rfc3339(b"2024-10-01T14:42:51+0200")), a);
+    }
+
+    #[test]
+    fn hand_parsed_stamps_agree_with_chrono() {
+        let mut c = at("2025-07-15T12:00:00Z");
+        for s in [
+            "Jan  1 00:00:00",
+            "Feb 29 12:30:59",
+            "Mar 30 02:30:00",
+            "Oct 26 02:30:00",
+            "Jul 15 11:59:59",
+            "Dec 31 23:59:59",
+            "Jun 9 07:05:03",
+        ] {
+            let slow = [2025, 2024].into_iter().find_map(|y| {
+                let d = NaiveDateTime::parse_from_str(&format!("{y} {s}"), "%Y %b %e %H:%M:%S").ok()?;
+                local(d).filter(|&t| t <= c.now() + FUTURE_SLACK)
+            });
+            assert_eq!(c.resolve(Stamp::Syslog(s.as_bytes())), slow.unwrap_or(c.now()).min(c.now()), "{s}");
+        }
+        for bad in ["Foo  1 00:00:00", "Jan 32 00:00:00", "Jan  1 24:00:00", "Jan  1 0:00:00", "Jan"] {
+            assert_eq!(c.resolve(Stamp::Syslog(bad.as_bytes())), c.now(), "{bad}");
+        }
     }
 
     #[test]
