@@ -94,7 +94,7 @@ impl Config {
             self.output.out.display(),
             env!("CARGO_PKG_VERSION")
         );
-        text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        crate::fnv1a(text.as_bytes())
     }
 
     /// The allowlist with the allow file read again (SIGHUP).

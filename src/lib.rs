@@ -28,3 +28,9 @@ pub mod store;
 pub mod watch;
 
 pub use error::{exit, Error};
+
+/// FNV-1a, 64 bits: a cheap stable hash for short identifiers (a host name
+/// in a kex key, a file's first line, the settings behind the state).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

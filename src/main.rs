@@ -102,15 +102,10 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
     if imported > 0 {
         info!("kept {imported} entries of {} that badguys did not put there, as manual bans", cfg.output.out.display());
     }
-    let list = engine.blocklist();
-    for net in engine.state.manual.keys() {
-        let (pieces, cut) = engine.allow.carve(*net);
-        for e in cut {
-            let what =
-                if pieces.is_empty() { "not listed".to_string() } else { format!("{} pieces listed", pieces.len()) };
-            info!("{net} overlaps allowed {} ({}): {what}", e.net, allow_source(&e.source));
-        }
-    }
+    let list = engine.blocklist(&mut |net, e, pieces| {
+        let what = if pieces == 0 { "not listed".to_string() } else { format!("{pieces} pieces listed") };
+        info!("{net} overlaps allowed {} ({}): {what}", e.net, allow_source(&e.source));
+    });
     let content = store::render(&list);
     // A missing file is written even when empty: pf's `persist file` needs it.
     let changed = !current.exists || content != current.bytes;
@@ -255,7 +250,7 @@ fn change(cfg: &Config, f: impl FnOnce(&mut Engine<'_>, i64) -> Result<bool>) ->
     }
     engine.dirty = true;
     engine.evaluate(Some(&[]), now);
-    let list = engine.blocklist();
+    let list = engine.blocklist(&mut |_, _, _| {});
     let content = store::render(&list);
     if content != current.bytes {
         store::write_atomic(&cfg.output.out, &content, 0o644)?;

@@ -25,7 +25,7 @@ use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
 use crate::rules::{self, Outcome};
 use crate::source::journal::{self, Journal, Start};
 use crate::source::{self, Reader};
-use crate::state::{Allowlist, Cursor, Manual, Meta, Record, State};
+use crate::state::{AllowEntry, Allowlist, Cursor, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
 use crate::Error;
 
@@ -136,13 +136,14 @@ impl<'c> Engine<'c> {
     pub fn ingest(&mut self, clock: &mut Clock, stats: &mut ScanStats) -> Result<Batch, Error> {
         let cfg = self.cfg;
         let mut batch = Batch::default();
-        let mut hot = BTreeSet::new();
+        // Addresses that reached the threshold; evaluate() sorts and dedups.
+        let mut hot = Vec::new();
         if let Some(j) = &cfg.journal {
             self.ingest_journal(j, clock, stats, &mut batch, &mut hot)?;
             if batch.progressed || !hot.is_empty() {
                 self.dirty = true;
             }
-            batch.hot = hot.into_iter().map(|h: HotKey| h.0).collect();
+            batch.hot = hot;
             return Ok(batch);
         }
         let known = std::mem::take(&mut self.state.cursors);
@@ -232,7 +233,7 @@ impl<'c> Engine<'c> {
         if batch.progressed || !hot.is_empty() {
             self.dirty = true;
         }
-        batch.hot = hot.into_iter().map(|h: HotKey| h.0).collect();
+        batch.hot = hot;
         Ok(batch)
     }
 
@@ -242,7 +243,7 @@ impl<'c> Engine<'c> {
         clock: &mut Clock,
         stats: &mut ScanStats,
         batch: &mut Batch,
-        hot: &mut BTreeSet<HotKey>,
+        hot: &mut Vec<IpAddr>,
     ) -> Result<(), Error> {
         let cfg = self.cfg;
         if self.scanners.is_empty() {
@@ -330,13 +331,10 @@ impl<'c> Engine<'c> {
         n
     }
 
-    /// The blocklist the state calls for.
-    pub fn blocklist(&self) -> Vec<Net> {
-        rules::blocklist(&self.state, &self.allow, &mut |net, e, pieces| {
-            if !net.is_host() {
-                debug!("{net} overlaps allowed {}: {pieces} pieces kept", e.net);
-            }
-        })
+    /// The blocklist the state calls for; `cut` hears of every entry the
+    /// allowlist carves something out of (see [`rules::blocklist`]).
+    pub fn blocklist(&self, cut: &mut dyn FnMut(Net, &AllowEntry, usize)) -> Vec<Net> {
+        rules::blocklist(&self.state, &self.allow, cut)
     }
 
     pub fn set_allow(&mut self, allow: Allowlist) {
@@ -508,7 +506,7 @@ struct Sink<'a> {
     state: &'a mut State,
     cfg: &'a Config,
     clock: &'a mut Clock,
-    hot: &'a mut BTreeSet<HotKey>,
+    hot: &'a mut Vec<IpAddr>,
     alarms: &'a mut Vec<(IpAddr, Vec<u8>)>,
 }
 
@@ -516,25 +514,12 @@ impl Sink<'_> {
     fn event(&mut self, ev: &crate::parse::Event<'_>) {
         let t = self.clock.resolve(ev.stamp);
         if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
-            self.hot.insert(HotKey(ev.ip));
+            self.hot.push(ev.ip);
         }
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
         if ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned) {
             self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
         }
-    }
-}
-
-#[derive(PartialEq, Eq)]
-struct HotKey(IpAddr);
-impl Ord for HotKey {
-    fn cmp(&self, o: &HotKey) -> std::cmp::Ordering {
-        crate::addr::ip_order(self.0, o.0)
-    }
-}
-impl PartialOrd for HotKey {
-    fn partial_cmp(&self, o: &HotKey) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
     }
 }
 
@@ -842,7 +827,11 @@ fn step(
     if full {
         let current = store::read(&cfg.output.out)?;
         engine.import(&current, clock.now());
-        let list = engine.blocklist();
+        let list = engine.blocklist(&mut |net, e, pieces| {
+            if !net.is_host() {
+                debug!("{net} overlaps allowed {}: {pieces} pieces kept", e.net);
+            }
+        });
         let content = store::render(&list);
         // Written when missing too: pf's `persist file` needs it to exist.
         if !current.exists || current.bytes != content {

@@ -318,8 +318,7 @@ impl Scanner {
 
 fn kex_key(ctx: &Ctx<'_>) -> (u64, u32) {
     // FNV-1a of the host name: no allocation per line.
-    let h = ctx.host.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (h, ctx.pid.unwrap_or(0))
+    (crate::fnv1a(ctx.host), ctx.pid.unwrap_or(0))
 }
 
 /// Drops a trailing `\r` and leading NUL bytes (left by a crash that

@@ -348,7 +348,7 @@ fn fingerprint(head: &[u8]) -> u64 {
         None => return 0,
     };
     // FNV-1a; never 0 for a non-empty input in practice, forced otherwise.
-    id.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)).max(1)
+    crate::fnv1a(id).max(1)
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
