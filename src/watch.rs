@@ -376,7 +376,7 @@ fn due(st: &State, expire: Option<i64>) -> Option<i64> {
 
 /// Size and modification time of the blocklist file.
 fn list_identity(out: &Path) -> (u64, i64) {
-    fs::metadata(out).map_or((0, 0), |m| (m.size(), m.mtime() * 1_000_000_000 + m.mtime_nsec()))
+    identity(out).map_or((0, 0), |(_, _, size, mtime)| (size as u64, mtime))
 }
 
 /// Whether a sync at `now` would find nothing to do: every log file is
