@@ -171,7 +171,7 @@ fn lock_contention_waits_then_gives_up() {
 #[test]
 fn readme_sample_command() {
     let e = Env::new();
-    let out = e.out();
+    let (out, state) = (e.out(), e.path("badguys.state"));
     let log = repo_file("tests/data/sample/auth.log");
     let r = run(e.cmd([
         "sync",
@@ -179,6 +179,8 @@ fn readme_sample_command() {
         log.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
         "--firewall",
         "none",
         "--print",
