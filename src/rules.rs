@@ -39,12 +39,34 @@ pub enum Spared {
     Accepted,
 }
 
-/// Counts one event into the state. Returns whether the address now meets
-/// the threshold (and should be evaluated).
+/// Counts one event into the state. Returns true only when this event makes
+/// an address that is not listed reach the threshold: once per crossing, not
+/// once per attack after it, so a caller collecting these addresses holds
+/// each one once. An address that leaves the list (expiry, `unban`) forgets
+/// its recent hits and crosses again when it comes back.
+///
+/// How many hit times a record needs: `--threshold` of them. With hits in
+/// time order, a hit can only complete a window as its newest member, and the window check asks whether
+/// the newest `threshold` hits fall within `--window`; older times can never
+/// matter again. (`threshold - 1` times would do if the check were only made
+/// as a hit arrives, but `evaluate` over every record, after a policy change
+/// or a restart, and `explain` must answer from the record alone.) Without
+/// a window, the times only count the attacks since the address last left
+/// the list, up to the threshold. (A hit logged out of order, older than the
+/// newest `threshold` times, can only complete a window they still hold.)
+///
+/// An address that qualifies but is not listed yet (it waits for `evaluate`,
+/// or it is spared) keeps the times that made it qualify: later hits could
+/// otherwise push the qualifying window out before `evaluate` sees it, and
+/// one read of a whole log would then decide differently from `watch`
+/// reading it line by line.
 pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: Option<&[u8]>, n: u32, t: i64) -> bool {
     let rec = state.record(ip);
-    rec.add(what, user, n, t, policy.threshold as usize);
-    matches!(what, What::Attack(_)) && qualifies(rec, policy)
+    let attack = matches!(what, What::Attack(_));
+    let waiting = attack && rec.listed.is_none() && qualifies(rec, policy);
+    let keep = if waiting { 0 } else { policy.threshold.max(1) as usize };
+    rec.add(what, user, n, t, keep);
+    attack && !waiting && rec.listed.is_none() && qualifies(rec, policy)
 }
 
 /// Whether a record's recent attacks meet the threshold within the window.
@@ -203,6 +225,73 @@ mod tests {
         evaluate(&mut s, Some(&[x]), &allow, &p, 120);
         assert!(unban(&mut s, &Net::host(x)));
         assert!(blocklist(&s, &allow, &mut |_, _, _| {}).is_empty());
+    }
+
+    #[test]
+    fn crossing_is_reported_once_per_listing() {
+        // What watch pushes into its batch's `hot`: one entry, however many
+        // attacks follow the crossing.
+        let p = Policy { threshold: 3, window: Some(60), ..Policy::default() };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        let hot: Vec<i64> = (0..10_000).filter(|&t| count(&mut s, &p, A, x, None, 1, t)).collect();
+        assert_eq!(hot, vec![2], "crossed at the third attack, and only then");
+        let allow = Allowlist::new();
+        assert_eq!(evaluate(&mut s, Some(&[x]), &allow, &p, 10_000).listed, vec![x]);
+        assert!((10_000..20_000).all(|t| !count(&mut s, &p, A, x, None, 1, t)), "listed: never again");
+        // Unbanned, it crosses again, once.
+        assert!(unban(&mut s, &Net::host(x)));
+        let hot: Vec<i64> = (20_000..30_000).filter(|&t| count(&mut s, &p, A, x, None, 1, t)).collect();
+        assert_eq!(hot, vec![20_002]);
+        // Spared (allowlisted): once too, not once per attack.
+        let lo = ip("127.0.0.1");
+        assert_eq!((0..10_000).filter(|&t| count(&mut s, &p, A, lo, None, 1, t)).count(), 1);
+        assert_eq!(evaluate(&mut s, Some(&[lo]), &allow, &p, 10_000).spared.len(), 1);
+        assert_eq!((10_000..20_000).filter(|&t| count(&mut s, &p, A, lo, None, 1, t)).count(), 0);
+    }
+
+    #[test]
+    fn a_qualifying_window_is_not_pushed_out_before_evaluate() {
+        // 3 attacks within 60 s, then one long after, all in one read (one
+        // sync of a whole log): listed, as watch reading them one by one
+        // would have listed it.
+        let p = Policy { threshold: 3, window: Some(60), ..Policy::default() };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        let crossed: Vec<bool> = [0, 10, 20, 1000].iter().map(|&t| count(&mut s, &p, A, x, None, 1, t)).collect();
+        assert_eq!(crossed, [false, false, true, false]);
+        let out = evaluate(&mut s, None, &Allowlist::new(), &p, 2000);
+        assert_eq!(out.listed, vec![x]);
+        assert_eq!(s.records[&x].last, 1000);
+    }
+
+    #[test]
+    fn records_stay_bounded_after_10000_events() {
+        use crate::state::{RECENT_MAX, USERS_KEPT, USER_MAX};
+        let long = vec![b'u'; 64 * 1024];
+        for (threshold, window) in [(1, None), (5, Some(60)), (5, None), (1000, Some(3600)), (1000, None)] {
+            let p = Policy { threshold, window, ..Policy::default() };
+            let mut s = State::default();
+            let (x, y) = (ip("192.0.2.1"), ip("192.0.2.2"));
+            for i in 0..10_000i64 {
+                // Distinct names, some of them a whole line long; times out
+                // of order; repeats counted many times at once.
+                let name = if i % 7 == 0 { long.clone() } else { format!("user{i}").into_bytes() };
+                let t = if i % 3 == 0 { 50_000 - i } else { i * 10 };
+                count(&mut s, &p, A, x, Some(&name), 1 + (i % 4) as u32 * 1000, t);
+                count(&mut s, &p, A, y, Some(&name), 1, i);
+                if i % 1000 == 999 {
+                    evaluate(&mut s, Some(&[x, y]), &Allowlist::new(), &p, 100_000);
+                    unban(&mut s, &Net::host(y));
+                }
+            }
+            for r in s.records.values() {
+                assert!(r.recent.len() <= (threshold as usize).min(RECENT_MAX), "{threshold}: {}", r.recent.len());
+                assert!(r.recent.windows(2).all(|w| w[0] <= w[1]), "sorted");
+                assert!(r.users.len() <= USERS_KEPT);
+                assert!(r.users.iter().all(|u| u.len() <= USER_MAX));
+            }
+        }
     }
 
     #[test]

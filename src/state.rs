@@ -79,12 +79,20 @@ impl Allowlist {
     }
 }
 
-/// How many user names are kept per address.
+/// How many user names are kept per address (the newest).
 pub const USERS_KEPT: usize = 5;
+/// The longest user name kept, in bytes. OpenSSH logs at most 100
+/// characters of a name (`%.100s` in auth.c) and its logger escapes an
+/// unprintable byte as `\ooo`, so a real line never carries more than 400;
+/// a longer one is forged and is cut.
+pub const USER_MAX: usize = 400;
 /// The most hit times kept per address (bounds `--threshold`).
 pub const RECENT_MAX: usize = 1000;
 
-/// What is known about one address.
+/// What is known about one address. Nothing in it grows with the number of
+/// events: counters saturate, `recent` holds at most `--threshold` times
+/// (see [`crate::rules::count`]), `users` at most [`USERS_KEPT`] names of at
+/// most [`USER_MAX`] bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     /// First and last attack or login seen (seconds since the epoch).
@@ -115,8 +123,10 @@ impl Record {
         RulesSummary(self)
     }
 
-    /// Counts one event (`count` times) at time `t`.
-    pub fn add(&mut self, what: What, user: Option<&[u8]>, count: u32, t: i64, keep_recent: usize) {
+    /// Counts one event (`count` times) at time `t`. An attack's time goes
+    /// into `recent`, of which the newest `keep_times` are kept (at most
+    /// [`RECENT_MAX`]); with `keep_times` 0 `recent` is left as it is.
+    pub fn add(&mut self, what: What, user: Option<&[u8]>, count: u32, t: i64, keep_times: usize) {
         if self.first == 0 || t < self.first {
             self.first = t;
         }
@@ -125,20 +135,14 @@ impl Record {
             What::Attack(rule) => {
                 let h = &mut self.hits[rule as usize];
                 *h = h.saturating_add(count);
-                let keep = keep_recent.clamp(1, RECENT_MAX);
-                for _ in 0..(count as usize).min(keep) {
-                    if self.recent.len() >= keep {
-                        self.recent.remove(0);
-                    }
-                    // Lines can arrive out of order (several hosts, rotated
-                    // files): keep the list sorted.
-                    let at = self.recent.partition_point(|&x| x <= t);
-                    self.recent.insert(at, t);
+                if keep_times > 0 {
+                    self.add_times(t, count, keep_times.min(RECENT_MAX));
                 }
                 if let Some(user) = user {
+                    let user = &user[..user.len().min(USER_MAX)];
                     if self.users.last().map(Vec::as_slice) != Some(user) {
                         // Full: recycle the oldest name's allocation.
-                        let mut buf = if self.users.len() == USERS_KEPT { self.users.remove(0) } else { Vec::new() };
+                        let mut buf = if self.users.len() >= USERS_KEPT { self.users.remove(0) } else { Vec::new() };
                         buf.clear();
                         buf.extend_from_slice(user);
                         self.users.push(buf);
@@ -150,6 +154,17 @@ impl Record {
                 self.last_login = self.last_login.max(t);
             }
         }
+    }
+
+    /// `count` hits at `t` into `recent`, keeping its newest `keep` times.
+    fn add_times(&mut self, t: i64, count: u32, keep: usize) {
+        // Lines can arrive out of order (several hosts, rotated files):
+        // keep the list sorted.
+        let at = self.recent.partition_point(|&x| x <= t);
+        let n = (count as usize).min(keep);
+        self.recent.splice(at..at, std::iter::repeat(t).take(n));
+        let excess = self.recent.len().saturating_sub(keep);
+        self.recent.drain(..excess);
     }
 }
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::addr::{parse_ip, Net};
 use crate::parse::Rule;
-use crate::state::{Cursor, Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT};
+use crate::state::{Cursor, Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT, USER_MAX};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -227,7 +227,8 @@ fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
             "recent" => {
                 r.recent = v.split(',').filter(|t| !t.is_empty()).map(|t| num(k, t)).collect::<Result<_, _>>()?;
                 r.recent.sort_unstable();
-                r.recent.truncate(RECENT_MAX);
+                // The newest are the ones a window can still use.
+                r.recent.drain(..r.recent.len().saturating_sub(RECENT_MAX));
             }
             "users" => {
                 // A lone "%" stands for an empty user name.
@@ -236,7 +237,11 @@ fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
                     .filter(|u| !u.is_empty())
                     .map(|u| if u == "%" { Ok(Vec::new()) } else { unescape(u) })
                     .collect::<Result<_, _>>()?;
-                r.users.truncate(USERS_KEPT);
+                for u in &mut r.users {
+                    u.truncate(USER_MAX);
+                }
+                // Oldest first: keep the newest, as counting does.
+                r.users.drain(..r.users.len().saturating_sub(USERS_KEPT));
             }
             "logins" => r.logins = num(k, v)?,
             "login" => r.last_login = num(k, v)?,
@@ -394,6 +399,23 @@ mod tests {
         assert_eq!(back.manual, st.manual);
         assert_eq!(back.journal, st.journal);
         assert_eq!(render(&back), text);
+    }
+
+    #[test]
+    fn oversized_record_fields_keep_their_newest_part() {
+        // What an older version (or a hand edit) may have written: more
+        // times and names than counting keeps.
+        let mut st = sample();
+        let r = st.records.values_mut().next().unwrap();
+        r.recent = (0..1500).collect();
+        r.users = (0..8).map(|i| format!("u{i}").into_bytes()).collect();
+        r.users.push(vec![b'x'; 1000]);
+        let back = parse(&render(&st)).unwrap();
+        let r = back.records.values().next().unwrap();
+        assert_eq!((r.recent.len(), r.recent[0], r.recent[RECENT_MAX - 1]), (RECENT_MAX, 500, 1499));
+        assert_eq!(r.users.len(), USERS_KEPT);
+        assert_eq!(r.users[0], b"u4");
+        assert_eq!(r.users[USERS_KEPT - 1], vec![b'x'; USER_MAX]);
     }
 
     #[test]
