@@ -147,7 +147,9 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
         info!("wrote {} ({} entries)", cfg.output.out.display(), list.len());
     }
     let reloaded = if changed || a.reload {
-        cfg.output.firewall.replace(&list, &cfg.output.out).map(|()| true)
+        // Entries the last run did not publish get their open connections cut.
+        let new = badguys::firewall::added(&current.entries, &list);
+        cfg.output.firewall.replace(&list, &cfg.output.out, &new).map(|()| true)
     } else {
         info!("{} unchanged: nothing written, firewall not reloaded", cfg.output.out.display());
         Ok(false)
@@ -256,7 +258,7 @@ fn change(cfg: &Config, f: impl FnOnce(&mut Engine<'_>, i64) -> Result<bool>) ->
         store::write_atomic(&cfg.output.out, &content, 0o644)?;
     }
     engine.save()?;
-    cfg.output.firewall.replace(&list, &cfg.output.out)?;
+    cfg.output.firewall.replace(&list, &cfg.output.out, &badguys::firewall::added(&current.entries, &list))?;
     Ok(true)
 }
 
@@ -469,7 +471,8 @@ fn reload(cfg: &Config) -> Result<()> {
         // pf reads the file itself: hand it a clean copy, never the junk.
         store::write_atomic(&o.out, &store::render(&list), 0o644)?;
     }
-    o.firewall.replace(&list, &o.out)?;
+    // The list as it was: nothing is new, no state is killed.
+    o.firewall.replace(&list, &o.out, &[])?;
     info!("{}: {} entries loaded into {}", o.out.display(), list.len(), o.firewall.name());
     Ok(())
 }

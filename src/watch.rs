@@ -837,7 +837,8 @@ fn step(
         if !current.exists || current.bytes != content {
             store::write_atomic(&cfg.output.out, &content, 0o644)?;
         }
-        cfg.output.firewall.replace(&list, &cfg.output.out)?;
+        let new = crate::firewall::added(published.set.iter().chain(&current.entries), &list);
+        cfg.output.firewall.replace(&list, &cfg.output.out, &new)?;
         debug!("{}: {} entries, full replace", cfg.output.firewall.name(), list.len());
         published.set = list.into_iter().collect();
         published.file_dirty = false;

@@ -55,22 +55,57 @@ fn one_replace_per_change_exactly_as_pfctl_documents() {
     );
     with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
     let out = e.out();
-    assert_eq!(e.read("pfctl.calls"), format!("-t\tbadhosts\t-T\treplace\t-f\t{}\n", out.display()));
+    // Both entries are new: the replace, then their states are killed.
+    assert_eq!(
+        e.read("pfctl.calls"),
+        format!("-t\tbadhosts\t-T\treplace\t-f\t{}\n-k\t192.0.2.1\n-k\t2001:db8::1\n", out.display())
+    );
     assert_eq!(e.read("pfctl.file"), "192.0.2.1\n2001:db8::1\n", "the file is complete before pfctl reads it");
 
     // Unchanged: no call at all.
     with_path(&e, &bin, &[]).ok();
-    assert_eq!(e.read("pfctl.calls").lines().count(), 1);
+    assert_eq!(e.read("pfctl.calls").lines().count(), 3);
 
-    // Another table name; --reload forces a call without a change.
+    // Another table name; --reload forces a call without a change, and
+    // kills nothing: nothing is new.
     with_path(&e, &bin, &["--table", "ssh_abusers", "--reload"]).ok();
     assert_eq!(
-        e.read("pfctl.calls").lines().nth(1).unwrap(),
-        format!("-t\tssh_abusers\t-T\treplace\t-f\t{}", out.display())
+        e.read("pfctl.calls").lines().skip(3).collect::<Vec<_>>(),
+        [format!("-t\tssh_abusers\t-T\treplace\t-f\t{}", out.display())]
     );
 
     with_path(&e, &bin, &["reload"]).ok().stderr_has("2 entries loaded into pf");
-    assert_eq!(e.read("pfctl.calls").lines().count(), 3);
+    assert_eq!(e.read("pfctl.calls").lines().count(), 5);
+}
+
+/// A cron `sync` that lists a new address kills its states, as `watch`
+/// does: an open connection of a newly listed host must not survive. Only
+/// the new entries: the states of the old ones were killed when they were
+/// listed.
+#[test]
+fn sync_kills_the_states_of_new_entries_only() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write(
+        "auth.log",
+        sshd(1, "Invalid user a from 192.0.2.1 port 1") + &sshd(2, "Invalid user a from 2001:db8::1 port 1"),
+    );
+    with_path(&e, &bin, &[]).ok();
+    let before = e.read("pfctl.calls").lines().count();
+    e.append("auth.log", &sshd(3, "Invalid user b from 198.51.100.7 port 1"));
+    e.append("auth.log", &sshd(4, "Invalid user c from 192.0.2.1 port 1"));
+    with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
+    let calls: Vec<String> = e.read("pfctl.calls").lines().skip(before).map(String::from).collect();
+    assert_eq!(calls, [format!("-t\tbadhosts\t-T\treplace\t-f\t{}", e.out().display()), "-k\t198.51.100.7".into()]);
+
+    // A network entered by hand: pfctl -k takes it with its prefix length.
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let (out, state) = (e.out().display().to_string(), e.path("state").display().to_string());
+    let mut c = e.cmd(["ban", "203.0.113.0/24", "--out", &out, "--state", &state, "--firewall", "pf"]);
+    c.env("PATH", path);
+    run(c).ok();
+    let calls: Vec<String> = e.read("pfctl.calls").lines().skip(before + 2).map(String::from).collect();
+    assert_eq!(calls, [format!("-t\tbadhosts\t-T\treplace\t-f\t{out}"), "-k\t203.0.113.0/24".into()]);
 }
 
 #[test]

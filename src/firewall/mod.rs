@@ -42,10 +42,13 @@ impl Firewall {
     }
 
     /// Makes the firewall hold exactly `entries` (sorted), which `file`
-    /// (the blocklist just written) also holds.
-    pub fn replace(&self, entries: &[Net], file: &Path) -> Result<(), Error> {
+    /// (the blocklist just written) also holds. `new` are the entries that
+    /// were not published before (see [`added`]): pf kills their states.
+    /// nftables needs nothing more: the badguys chains look at every
+    /// packet, those of connections already open included.
+    pub fn replace(&self, entries: &[Net], file: &Path, new: &[Net]) -> Result<(), Error> {
         match self {
-            Firewall::Pf(t) => t.replace(file),
+            Firewall::Pf(t) => t.replace(file, new),
             Firewall::Nftables(t) => t.replace(entries),
             Firewall::None => Ok(()),
         }
@@ -71,6 +74,13 @@ impl Firewall {
             Firewall::None => Ok(()),
         }
     }
+}
+
+/// The entries of `now` that `before` does not hold: what a replace newly
+/// lists.
+pub fn added<'a>(before: impl IntoIterator<Item = &'a Net>, now: &[Net]) -> Vec<Net> {
+    let before: std::collections::HashSet<&Net> = before.into_iter().collect();
+    now.iter().filter(|n| !before.contains(n)).copied().collect()
 }
 
 /// Runs `program args…` with `stdin` fed to it; an error names the command

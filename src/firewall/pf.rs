@@ -1,9 +1,10 @@
 //! pf, exactly as pfctl(8) documents it: `pfctl -t TABLE -T replace -f FILE`
 //! swaps the table whole, like spamd does; `pfctl -t TABLE -T add -f -`
-//! adds a batch read from standard input, and `pfctl -k HOST` then kills
-//! the states of each new address (pf passes packets of an existing state
-//! without looking at the rules again). `pfctl -t TABLE -T show` checks that
-//! the table exists.
+//! adds a batch read from standard input. After either, `pfctl -k host` or
+//! `pfctl -k network` kills the states originating from each newly listed
+//! entry: pf passes the packets of an existing state without looking at the
+//! rules again, so an open connection would survive the ban. `pfctl -t
+//! TABLE -T show` checks that the table exists.
 
 use std::path::Path;
 
@@ -17,22 +18,33 @@ pub struct PfTarget {
 }
 
 impl PfTarget {
-    pub fn replace(&self, file: &Path) -> Result<(), Error> {
+    /// Replaces the table with `file`, then kills the states of `new`.
+    pub fn replace(&self, file: &Path, new: &[Net]) -> Result<(), Error> {
         let file =
             file.to_str().ok_or_else(|| Error::Config(format!("{}: pfctl needs a UTF-8 path", file.display())))?;
-        super::run("pfctl", &["-t", &self.table, "-T", "replace", "-f", file], None)
+        super::run("pfctl", &["-t", &self.table, "-T", "replace", "-f", file], None)?;
+        kill_states(new)
     }
 
     pub fn add(&self, entries: &[Net]) -> Result<(), Error> {
         let list: String = entries.iter().map(|n| format!("{n}\n")).collect();
         super::run("pfctl", &["-t", &self.table, "-T", "add", "-f", "-"], Some(list.as_bytes()))?;
-        for n in entries.iter().filter(|n| n.is_host()) {
-            super::run("pfctl", &["-k", &n.addr().to_string()], None)?;
-        }
-        Ok(())
+        kill_states(entries)
     }
 
     pub fn check(&self) -> Result<(), Error> {
         super::run("pfctl", &["-t", &self.table, "-T", "show"], None)
     }
+}
+
+/// One `pfctl -k ENTRY` per entry (a host, or a network with its prefix
+/// length). A failure does not spare the entries after it; the first one
+/// is returned.
+fn kill_states(entries: &[Net]) -> Result<(), Error> {
+    let mut result = Ok(());
+    for n in entries {
+        let r = super::run("pfctl", &["-k", &n.to_string()], None);
+        result = result.and(r);
+    }
+    result
 }
