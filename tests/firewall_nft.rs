@@ -191,3 +191,97 @@ fn watch_adds_each_attacker_to_the_set_quickly() {
     );
     assert_eq!(ns.set("badguys4").len() + ns.set("badguys6").len(), 200);
 }
+
+/// `ip -n NS args…`, which must succeed.
+fn ip_in(ns: &Netns, args: &[&str]) {
+    let mut c = Command::new("ip");
+    c.args(["-n", &ns.name]).args(args);
+    let r = run(c);
+    assert_eq!(r.code, 0, "ip -n {} {args:?}: {}", ns.name, r.stderr);
+}
+
+/// A TCP listener in `ns` (python3, as nc and socat may be missing) that
+/// answers every connection with "hi"; killed on drop.
+struct Listener(std::process::Child);
+
+impl Listener {
+    fn start(ns: &Netns, port: u16) -> Listener {
+        use std::io::BufRead;
+        let code = format!(
+            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('0.0.0.0', {port}))\ns.listen(8)\nprint('ready', flush=True)\n\
+             while True:\n    c, _ = s.accept()\n    c.sendall(b'hi')\n    c.close()\n"
+        );
+        let mut child = ns.cmd("python3", ["-c", &code]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the listener did not start");
+        Listener(child)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a TCP connection from `ns` to `addr:port` gets the listener's
+/// "hi" (3 s to connect: a dropped SYN is a failure, not a wait).
+fn reaches(ns: &Netns, addr: &str, port: u16) -> bool {
+    let code = format!(
+        "import socket, sys\ntry:\n    s = socket.create_connection(('{addr}', {port}), timeout=3)\n    \
+         sys.exit(0 if s.recv(2) == b'hi' else 1)\nexcept OSError:\n    sys.exit(1)\n"
+    );
+    run(ns.cmd("python3", ["-c", &code])).code == 0
+}
+
+/// A container's sshd behind a published port: the router namespace DNATs
+/// its port 2222 to a backend namespace, as Docker does, and accepts that
+/// traffic in a forward chain of its own, as Docker's rules do. Once the
+/// attacker is listed, the shipped ruleset drops it on the forward path,
+/// before that accept.
+#[test]
+fn listed_host_cannot_reach_a_dnat_published_port() {
+    if !nft_available() || !require("python3", have("python3")) {
+        return;
+    }
+    let attacker = Netns::new("fwa");
+    let router = loaded("fwr");
+    let backend = Netns::new("fwb");
+    ip_in(&attacker, &["link", "add", "a0", "type", "veth", "peer", "name", "r0", "netns", &router.name]);
+    ip_in(&backend, &["link", "add", "b0", "type", "veth", "peer", "name", "r1", "netns", &router.name]);
+    for (ns, dev, addr) in [
+        (&attacker, "a0", "198.51.100.2/24"),
+        (&router, "r0", "198.51.100.1/24"),
+        (&router, "r1", "203.0.113.1/24"),
+        (&backend, "b0", "203.0.113.2/24"),
+    ] {
+        ip_in(ns, &["addr", "add", addr, "dev", dev]);
+        ip_in(ns, &["link", "set", dev, "up"]);
+        ip_in(ns, &["link", "set", "lo", "up"]);
+    }
+    ip_in(&attacker, &["route", "add", "default", "via", "198.51.100.1"]);
+    ip_in(&backend, &["route", "add", "default", "via", "203.0.113.1"]);
+    let r = run(router.cmd("sysctl", ["-qw", "net.ipv4.ip_forward=1"]));
+    assert_eq!(r.code, 0, "sysctl: {}", r.stderr);
+    let published = "table ip published {\n\
+        chain prerouting { type nat hook prerouting priority dstnat; tcp dport 2222 dnat to 203.0.113.2:2222; }\n\
+        chain forward { type filter hook forward priority filter; policy drop;\n\
+            ct state established,related accept; ip daddr 203.0.113.2 tcp dport 2222 accept; }\n\
+        }\n";
+    let e = Env::new();
+    let rules = e.write("published.nft", published);
+    router.nft(&["-f", rules.to_str().unwrap()]);
+    let _listener = Listener::start(&backend, 2222);
+
+    assert!(reaches(&attacker, "198.51.100.1", 2222), "not listed yet: the published port answers");
+    e.write("auth.log", sshd(1, "Invalid user a from 198.51.100.2 port 1"));
+    sync_in(&router, &e, &[]).ok();
+    assert_eq!(router.set("badguys4"), ["198.51.100.2"]);
+    assert!(!reaches(&attacker, "198.51.100.1", 2222), "listed: the forwarded connection must fail");
+    let chain = router.nft(&["list", "chain", "inet", "badguys", "forward"]);
+    let v4 = chain.lines().find(|l| l.contains("@badguys4")).unwrap();
+    assert!(!v4.contains("counter packets 0 "), "dropped by badguys' forward chain:\n{chain}");
+}
