@@ -162,7 +162,7 @@ impl Record {
         // keep the list sorted.
         let at = self.recent.partition_point(|&x| x <= t);
         let n = (count as usize).min(keep);
-        self.recent.splice(at..at, std::iter::repeat(t).take(n));
+        self.recent.splice(at..at, std::iter::repeat_n(t, n));
         let excess = self.recent.len().saturating_sub(keep);
         self.recent.drain(..excess);
     }
