@@ -500,4 +500,16 @@ mod tests {
         let a = Journal { dir: Some("/j".into()), files: vec![] }.args(Start::At("c"));
         assert!(a.contains(&"--directory=/j".to_string()) && a.contains(&"--cursor=c".to_string()));
     }
+
+    #[test]
+    fn a_failed_read_kills_before_waiting() {
+        use std::os::unix::process::ExitStatusExt;
+        // Stands for a `journalctl --follow` with nothing to write: waiting
+        // alone would never return.
+        let mut c = crate::child::command("sleep").arg("1000").stdout(Stdio::piped()).spawn().unwrap();
+        drop(c.stdout.take());
+        assert_eq!(reap(&mut c, true).unwrap().signal(), Some(Signal::SIGKILL as i32));
+        let mut c = crate::child::command("true").spawn().unwrap();
+        assert!(reap(&mut c, false).unwrap().success());
+    }
 }
