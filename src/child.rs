@@ -143,9 +143,8 @@ fn cloexec_from_3(limit: i32) {
     {
         // SAFETY: close_range takes plain integers; CLOSE_RANGE_CLOEXEC
         // closes nothing now.
-        let r = unsafe {
-            nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC)
-        };
+        let r =
+            unsafe { nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC) };
         if r == 0 {
             return;
         }

@@ -205,7 +205,8 @@ fn stopping_watch_kills_a_restarted_journalctl_and_its_children() {
     let left: Vec<&String> = pids.iter().filter(|p| !dead(p)).collect();
     for p in &left {
         // Clean up what the failure left, by pid.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.parse().unwrap()), nix::sys::signal::Signal::SIGKILL);
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.parse().unwrap()), nix::sys::signal::Signal::SIGKILL);
     }
     assert!(left.is_empty(), "still running after watch stopped: {left:?} of {pids:?}");
 }

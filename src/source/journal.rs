@@ -388,11 +388,8 @@ impl Drop for Follower {
             kill_group(c);
         }
         self.shared.changed.notify_all();
-        let (g, _) = self
-            .shared
-            .changed
-            .wait_timeout_while(g, STOP_WAIT, |s| !s.done)
-            .unwrap_or_else(PoisonError::into_inner);
+        let (g, _) =
+            self.shared.changed.wait_timeout_while(g, STOP_WAIT, |s| !s.done).unwrap_or_else(PoisonError::into_inner);
         let done = g.done;
         drop(g);
         match self.thread.take() {
