@@ -162,6 +162,9 @@ pub struct WatchArgs {
     /// Seconds a hook may run before it is killed [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub hook_timeout: Option<u64>,
+    /// Pass this variable of badguys' environment to the hooks (repeatable; they get no others).
+    #[arg(long, value_name = "NAME")]
+    pub hook_env: Vec<String>,
     /// Log to syslog(3) (daemon facility) instead of stderr, as a detached daemon must.
     #[arg(long)]
     pub syslog: bool,

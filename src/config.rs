@@ -47,6 +47,9 @@ pub struct Hooks {
     pub on_ban: Option<Vec<String>>,
     pub on_login: Option<Vec<String>>,
     pub timeout: Duration,
+    /// Variables of badguys' environment that hooks get (`hook-env`); they
+    /// get no others but PATH, LANG, TZ and their BADGUYS_* ones.
+    pub env: Vec<String>,
 }
 
 /// Everything a command needs.
@@ -139,6 +142,7 @@ struct Raw {
     on_ban: Option<Vec<String>>,
     on_login: Option<Vec<String>>,
     hook_timeout: Option<u64>,
+    hook_env: Vec<String>,
     syslog: bool,
     reconcile: Option<i64>,
 }
@@ -183,6 +187,8 @@ impl Raw {
             "on-ban" => self.on_ban = Some(crate::hooks::split_command(v)?),
             "on-login" => self.on_login = Some(crate::hooks::split_command(v)?),
             "hook-timeout" => self.hook_timeout = Some(num("a number of seconds")?),
+            "hook-env" if crate::child::valid_env_name(v) => self.hook_env.push(v.to_string()),
+            "hook-env" => return Err(format!("{v:?} is not a variable name (letters, digits and _)")),
             "syslog" => self.syslog = yes()?,
             "reconcile" => self.reconcile = Some(parse_duration(v)?),
             _ => return Err(format!("unknown setting {key:?}")),
@@ -214,6 +220,10 @@ impl Raw {
         out: &OutputArgs,
         watch: Option<&WatchArgs>,
     ) -> Result<(), Error> {
+        // Like the other repeatable keys, --hook-env replaces the file's.
+        if watch.is_some_and(|w| !w.hook_env.is_empty()) {
+            self.hook_env.clear();
+        }
         let mut set = |k: &str, v: &str| {
             self.apply(k, v, AllowSource::Flag).map_err(|m| Error::Config(format!("--{k} {v:?}: {m}")))
         };
@@ -252,6 +262,7 @@ impl Raw {
             pairs.extend(w.on_ban.iter().map(|v| ("on-ban", v.clone())));
             pairs.extend(w.on_login.iter().map(|v| ("on-login", v.clone())));
             pairs.extend(w.hook_timeout.iter().map(|v| ("hook-timeout", v.to_string())));
+            pairs.extend(w.hook_env.iter().map(|v| ("hook-env", v.clone())));
             pairs.extend(w.reconcile.iter().map(|v| ("reconcile", v.clone())));
             if w.syslog {
                 pairs.push(("syslog", "yes".into()));
@@ -370,6 +381,7 @@ impl Config {
                 on_ban: raw.on_ban.clone(),
                 on_login: raw.on_login.clone(),
                 timeout: Duration::from_secs(raw.hook_timeout.unwrap_or(30)),
+                env: raw.hook_env.clone(),
             },
             syslog: raw.syslog,
             reconcile: Duration::from_secs(raw.reconcile.unwrap_or(600) as u64),

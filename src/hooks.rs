@@ -13,12 +13,16 @@
 //! that thread. The child leads its own process group, so a timeout
 //! (SIGTERM, then SIGKILL 2 s later) also reaches what a shell-script hook
 //! started. Commands run directly, never through a shell; [`split_command`]
-//! turns the flag's value into an argv.
+//! turns the flag's value into an argv. The child is built by
+//! [`crate::child::hook`]: no blocked or ignored signals, no inherited
+//! descriptors, and a minimal environment (`PATH`, `LANG`, `TZ`, the
+//! variables named with [`Hook::pass_env`], then the run's `BADGUYS_*`).
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStderr, ChildStdin, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,6 +52,8 @@ pub struct Hook {
     timeout: Duration,
     max_running: usize,
     running: Arc<Running>,
+    /// Variables of badguys' environment passed on, with their values.
+    pass: Arc<[(OsString, OsString)]>,
 }
 
 /// Whether [`Hook::fire`] started a run.
@@ -91,18 +97,39 @@ impl Drop for Slot {
 
 impl Hook {
     /// `argv[0]` is run directly (no shell; a name without `/` is looked up
-    /// in `PATH`), with `argv[1..]` as its arguments. `name` (`"on-ban"`,
-    /// `"on-login"`) prefixes the log messages. A `max_running` of 0 is
+    /// in the child's `PATH`: badguys' own without relative entries), with
+    /// `argv[1..]` as its arguments. `name` (`"on-ban"`, `"on-login"`)
+    /// prefixes the log messages. A `max_running` of 0 is
     /// taken as 1. An empty `argv` makes every run fail with a warning;
     /// [`split_command`] never returns one.
     #[must_use]
     pub fn new(name: &'static str, argv: Vec<String>, timeout: Duration, max_running: usize) -> Hook {
-        Hook { name, argv: argv.into(), timeout, max_running: max_running.max(1), running: Arc::default() }
+        Hook {
+            name,
+            argv: argv.into(),
+            timeout,
+            max_running: max_running.max(1),
+            running: Arc::default(),
+            pass: Arc::new([]),
+        }
+    }
+
+    /// Passes the variables `names` of badguys' environment, as they are
+    /// now, to every run (a hook gets none of the others). A name that is
+    /// not set is logged with a warning and left out.
+    #[must_use]
+    pub fn pass_env(mut self, names: &[String]) -> Hook {
+        let (pass, unset) = crate::child::pass_env(names);
+        for n in unset {
+            warn!("{} hook: hook-env {n}: not set in badguys' environment", self.name);
+        }
+        self.pass = pass.into();
+        self
     }
 
     /// Starts the command in the background with `stdin` written to its
     /// standard input (which is then closed) and `env` added to its
-    /// environment. Returns at once and never waits on the child.
+    /// minimal environment. Returns at once and never waits on the child.
     ///
     /// If `max_running` runs of this hook are still going, the batch is not
     /// started and [`Fired::Dropped`] is returned for the caller to log.
@@ -120,7 +147,14 @@ impl Hook {
             *n += 1;
         }
         let slot = Slot(Arc::clone(&self.running));
-        let run = Run { name: self.name, argv: Arc::clone(&self.argv), timeout: self.timeout, stdin, env };
+        let run = Run {
+            name: self.name,
+            argv: Arc::clone(&self.argv),
+            timeout: self.timeout,
+            stdin,
+            env,
+            pass: Arc::clone(&self.pass),
+        };
         let spawned = thread::Builder::new().name(format!("hook {}", self.name)).spawn(move || {
             let _slot = slot;
             run.supervise();
@@ -225,6 +259,7 @@ struct Run {
     timeout: Duration,
     stdin: Vec<u8>,
     env: Vec<(String, String)>,
+    pass: Arc<[(OsString, OsString)]>,
 }
 
 /// Where a run is on its way to being killed.
@@ -240,7 +275,8 @@ impl Run {
         // A hook that exits without reading its input makes our writes fail
         // with EPIPE; the SIGPIPE that comes with them must not kill badguys,
         // whatever its disposition is. It is directed at this thread, so
-        // blocking it here is enough. (std clears the mask in the child.)
+        // blocking it here is enough. std does not clear the mask in the
+        // child: crate::child does.
         let mut pipe = SigSet::empty();
         pipe.add(Signal::SIGPIPE);
         let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), None);
@@ -253,7 +289,7 @@ impl Run {
         // The command as the log shows it.
         let command = self.argv.join(" ");
         let started = Instant::now();
-        let mut child = match Command::new(prog)
+        let mut child = match crate::child::hook(prog, &self.pass)
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
@@ -399,6 +435,7 @@ fn drain_stderr(pipe: &mut Option<ChildStderr>, kept: &mut Vec<u8>) -> bool {
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
+    use std::process::Command;
     use std::sync::Once;
 
     /// Everything logged by any test; each test looks for its own temp dir

@@ -13,7 +13,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::hooks::{Fired, Hook};
 use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
 use crate::rules::{self, Outcome};
-use crate::source::journal::{self, Journal, Start};
+use crate::source::journal::{Feed, Follower, Journal};
 use crate::source::{self, Reader};
 use crate::state::{AllowEntry, Allowlist, Cursor, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
@@ -296,7 +296,9 @@ impl<'c> Engine<'c> {
     fn follow_journal(&mut self, j: &Journal, wake: mpsc::Sender<Msg>) -> Follower {
         let feed = Feed::default();
         self.feed = Some(feed.clone());
-        Follower::start(j.clone(), self.state.journal.clone(), feed, wake)
+        Follower::start(j.clone(), self.state.journal.clone(), feed, move || {
+            let _ = wake.send(Msg::Fs);
+        })
     }
 
     /// Lists, spares and expires (see [`rules::evaluate`]); marks the
@@ -415,92 +417,6 @@ pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
     Some(n)
 }
 
-/// Journal lines gathered by the follower, with the cursor of the last.
-#[derive(Clone, Default)]
-struct Feed(Arc<Mutex<(Vec<u8>, Option<String>)>>);
-
-impl Feed {
-    fn push(&self, line: &[u8], cursor: Option<String>) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.extend_from_slice(line);
-        if cursor.is_some() {
-            g.1 = cursor;
-        }
-    }
-
-    fn take(&self) -> (Vec<u8>, Option<String>) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (std::mem::take(&mut g.0), g.1.take())
-    }
-}
-
-/// A `journalctl --follow` kept running: restarted with backoff when it
-/// exits or is killed, and stopped when dropped.
-struct Follower {
-    child: Arc<Mutex<Option<std::process::Child>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Follower {
-    fn start(j: Journal, cursor: Option<String>, feed: Feed, wake: mpsc::Sender<Msg>) -> Follower {
-        let child: Arc<Mutex<Option<std::process::Child>>> = Arc::default();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (slot, stopping) = (child.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut cursor = cursor;
-            let mut backoff = Duration::from_secs(1);
-            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                let started = Instant::now();
-                let start = cursor.as_deref().map_or(Start::New, Start::After);
-                match j.spawn(start) {
-                    Ok(mut c) => {
-                        let out = c.stdout.take().expect("piped");
-                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
-                        let mut buf = Vec::new();
-                        let mut l = Vec::with_capacity(512);
-                        let _ = journal::follow_lines(io::BufReader::new(out), &mut buf, &mut |entry| {
-                            l.clear();
-                            if let Ok(c) = journal::convert(entry, &mut l) {
-                                if c.is_some() {
-                                    cursor.clone_from(&c);
-                                }
-                                feed.push(&l, c);
-                                let _ = wake.send(Msg::Fs);
-                            }
-                        });
-                        let status = slot.lock().unwrap_or_else(|e| e.into_inner()).take().map(|mut c| c.wait());
-                        if stopping.load(std::sync::atomic::Ordering::Relaxed) {
-                            return;
-                        }
-                        let how = match status {
-                            Some(Ok(st)) => st.to_string(),
-                            Some(Err(e)) => e.to_string(),
-                            None => "gone".into(),
-                        };
-                        warn!("journalctl --follow ended ({how}); restarting in {}s", backoff.as_secs());
-                    }
-                    Err(e) => warn!("{e}; retrying in {}s", backoff.as_secs()),
-                }
-                if started.elapsed() > Duration::from_secs(60) {
-                    backoff = Duration::from_secs(1);
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        });
-        Follower { child, stop }
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            let _ = c.kill();
-        }
-    }
-}
-
 /// Collects events into the state while lines are scanned.
 struct Sink<'a> {
     state: &'a mut State,
@@ -594,22 +510,16 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     let (tx, rx) = mpsc::channel::<Msg>();
     {
         let tx = tx.clone();
-        std::thread::spawn(move || loop {
-            match sigs.wait() {
-                Ok(sig) => {
-                    if tx.send(Msg::Signal(sig)).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => continue,
-            }
+        std::thread::spawn(move || {
+            crate::child::take_signals(|| sigs.wait(), |sig| tx.send(Msg::Signal(sig)).is_ok(), std::thread::sleep)
         });
     }
 
     let mut engine = Engine::open(cfg)?;
     let host = hostname();
-    let on_ban = cfg.hooks.on_ban.clone().map(|argv| Hook::new("on-ban", argv, cfg.hooks.timeout, 2));
-    let on_login = cfg.hooks.on_login.clone().map(|argv| Hook::new("on-login", argv, cfg.hooks.timeout, 2));
+    let hook = |name, argv| Hook::new(name, argv, cfg.hooks.timeout, 2).pass_env(&cfg.hooks.env);
+    let on_ban = cfg.hooks.on_ban.clone().map(|argv| hook("on-ban", argv));
+    let on_login = cfg.hooks.on_login.clone().map(|argv| hook("on-login", argv));
     let mut published = Published::default();
 
     // The watcher: each log's directory, events filtered to the log's files.

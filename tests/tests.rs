@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod child;
 mod corpus;
 mod firewall_nft;
 mod firewall_pf;

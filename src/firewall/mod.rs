@@ -1,13 +1,14 @@
 //! Firewall backends. Each one knows how to make the kernel's table or sets
 //! hold exactly a given list; none knows where the list came from. Commands
-//! run directly (no shell), with their stderr captured for the error.
+//! run directly (no shell), built by `crate::child` (clean signals and
+//! descriptors, `LC_ALL=C`), with their stderr captured for the error.
 
 mod nftables;
 mod pf;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::addr::Net;
 use crate::Error;
@@ -92,7 +93,7 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<
         status,
         stderr: String::from_utf8_lossy(&stderr[..stderr.len().min(4096)]).trim().to_string(),
     };
-    let mut child = crate::child::clean_signals(&mut Command::new(program))
+    let mut child = crate::child::command(program)
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())

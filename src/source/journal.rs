@@ -2,12 +2,22 @@
 //! /var/log/auth.log. Owns running `journalctl -o json` filtered to sshd,
 //! turning each entry into the RFC 3339 syslog line the parser already
 //! reads (`2024-10-01T14:42:51.000000+00:00 HOST COMM[PID]: MESSAGE`), so
-//! every rule, kex pairing by pid included, applies unchanged; and the
-//! journal cursor that lets the next run start after the last entry read.
+//! every rule, kex pairing by pid included, applies unchanged; the
+//! journal cursor that lets the next run start after the last entry read;
+//! and the [`Follower`] that keeps a `journalctl --follow` running for
+//! `watch`.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tracing::warn;
 
 use crate::Error;
 
@@ -27,7 +37,7 @@ pub fn program() -> String {
 
 /// Whether journalctl can be run.
 pub fn available() -> bool {
-    Command::new(program())
+    crate::child::command(program())
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -67,15 +77,16 @@ impl Journal {
         a
     }
 
-    /// Starts journalctl with its output piped.
+    /// journalctl with its arguments, stdin from /dev/null, stdout piped.
+    pub fn command(&self, start: Start<'_>) -> Command {
+        let mut cmd = crate::child::command(program());
+        cmd.args(self.args(start)).stdin(Stdio::null()).stdout(Stdio::piped());
+        cmd
+    }
+
+    /// Starts journalctl with its output and its errors piped.
     pub fn spawn(&self, start: Start<'_>) -> Result<Child, Error> {
-        crate::child::clean_signals(&mut Command::new(program()))
-            .args(self.args(start))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Journal { status: format!("cannot run {}: {e}", program()), stderr: String::new() })
+        self.command(start).stderr(Stdio::piped()).spawn().map_err(cannot_run)
     }
 
     /// Reads every entry after `cursor` (all when `None`), calling `line`
@@ -141,7 +152,7 @@ impl Journal {
                 Err(_) => out.bad += 1,
             }
         });
-        let status = child.wait();
+        let status = reap(&mut child, res.is_err());
         let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).trim().to_string();
         let failed = |status: String| Error::Journal { status, stderr: stderr.clone() };
         res.map_err(|e| failed(format!("reading its output: {e}")))?;
@@ -153,6 +164,22 @@ impl Journal {
         }
         Ok(out)
     }
+}
+
+/// The error for a journalctl that cannot be started.
+pub fn cannot_run(e: std::io::Error) -> Error {
+    Error::Journal { status: format!("cannot run {}: {e}", program()), stderr: String::new() }
+}
+
+/// Waits for journalctl to exit, killing it first when its output could
+/// not be read (`failed`): nothing reads it any more, and a
+/// `journalctl --follow` with nothing new to write would never notice.
+pub fn reap(child: &mut Child, failed: bool) -> std::io::Result<ExitStatus> {
+    if failed {
+        // Not yet reaped, so the pid is still this child's.
+        let _ = child.kill();
+    }
+    child.wait()
 }
 
 /// Where journalctl starts.
@@ -180,6 +207,199 @@ pub struct JournalRead {
     pub entries: u64,
     /// Entries that were not JSON objects or had no usable MESSAGE.
     pub bad: u64,
+}
+
+/// Journal lines gathered by a [`Follower`], with the cursor of the last.
+#[derive(Clone, Debug, Default)]
+pub struct Feed(Arc<Mutex<(Vec<u8>, Option<String>)>>);
+
+impl Feed {
+    fn push(&self, line: &[u8], cursor: Option<String>) {
+        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        g.0.extend_from_slice(line);
+        if cursor.is_some() {
+            g.1 = cursor;
+        }
+    }
+
+    /// The lines gathered since the last call, and the cursor of the last.
+    pub fn take(&self) -> (Vec<u8>, Option<String>) {
+        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (std::mem::take(&mut g.0), g.1.take())
+    }
+}
+
+/// How long dropping a [`Follower`] waits for its thread.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// A `journalctl --follow` kept running by a thread of its own: its entries
+/// go into a [`Feed`], it is restarted with backoff when it exits or is
+/// killed, and it is stopped when the follower is dropped.
+///
+/// The stop flag and the running journalctl sit behind one mutex, and the
+/// thread starts journalctl while holding it after checking the flag: a
+/// drop either comes first, and no journalctl starts, or finds the one that
+/// started and kills it. journalctl leads its own process group, and the
+/// whole group is killed (a wrapper script's children too), so its output
+/// pipe closes and the thread ends; the drop then joins it, waiting at
+/// most 5 s.
+#[derive(Debug)]
+pub struct Follower {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    stop: bool,
+    /// The journalctl running, until its thread is done reading it. The
+    /// thread takes it out before reaping it, so a kill through here never
+    /// reaches a reused pid.
+    child: Option<Child>,
+    /// The thread has ended.
+    done: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Kills journalctl's process group. The caller has not reaped it.
+fn kill_group(c: &Child) {
+    // A pid is a pid_t, an i32, on every Unix; journalctl leads its group.
+    let _ = killpg(Pid::from_raw(c.id() as i32), Signal::SIGKILL);
+}
+
+/// Marks the thread done, however it ends.
+struct Done(Arc<Shared>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.lock().done = true;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Follower {
+    /// Follows `j` from after `cursor` (from now on without one). `wake` is
+    /// called after each entry put into `feed`.
+    pub fn start(j: Journal, cursor: Option<String>, feed: Feed, wake: impl Fn() + Send + 'static) -> Follower {
+        let shared = Arc::new(Shared::default());
+        let done = Done(Arc::clone(&shared));
+        let thread = std::thread::Builder::new().name("journalctl".into()).spawn(move || {
+            let shared = Arc::clone(&done.0);
+            let _done = done;
+            follow(&j, cursor, &feed, &wake, &shared);
+        });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!("cannot start a thread to follow the journal: {e}");
+                None
+            }
+        };
+        Follower { shared, thread }
+    }
+}
+
+/// The follower's thread: start journalctl, read it, restart it, until
+/// told to stop.
+fn follow(j: &Journal, mut cursor: Option<String>, feed: &Feed, wake: &dyn Fn(), shared: &Shared) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        let out = {
+            let mut g = shared.lock();
+            if g.stop {
+                return;
+            }
+            let start = cursor.as_deref().map_or(Start::New, Start::After);
+            // Its errors go to ours: nothing would drain a pipe, and a full
+            // one would stall it.
+            match j.command(start).stderr(Stdio::inherit()).process_group(0).spawn() {
+                Ok(mut c) => {
+                    let out = c.stdout.take();
+                    g.child = Some(c);
+                    out
+                }
+                Err(e) => {
+                    warn!("{}; retrying in {}s", cannot_run(e), backoff.as_secs());
+                    None
+                }
+            }
+        };
+        if let Some(out) = out {
+            let mut buf = Vec::new();
+            let mut l = Vec::with_capacity(512);
+            let res = follow_lines(BufReader::new(out), &mut buf, &mut |entry| {
+                l.clear();
+                if let Ok(c) = convert(entry, &mut l) {
+                    if c.is_some() {
+                        cursor.clone_from(&c);
+                    }
+                    feed.push(&l, c);
+                    wake();
+                }
+            });
+            let child = shared.lock().child.take();
+            let status = child.map(|mut c| {
+                if res.is_err() {
+                    // Nothing reads it any more: it would wait for ever.
+                    kill_group(&c);
+                }
+                c.wait()
+            });
+            if shared.lock().stop {
+                return;
+            }
+            let how = match (res, status) {
+                (Err(e), _) => format!("reading its output: {e}"),
+                (Ok(()), Some(Ok(st))) => st.to_string(),
+                (Ok(()), Some(Err(e))) => e.to_string(),
+                (Ok(()), None) => "gone".into(),
+            };
+            warn!("journalctl --follow ended ({how}); restarting in {}s", backoff.as_secs());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
+        }
+        let g = shared.lock();
+        let (g, _) = shared.changed.wait_timeout_while(g, backoff, |s| !s.stop).unwrap_or_else(PoisonError::into_inner);
+        if g.stop {
+            return;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let mut g = self.shared.lock();
+        g.stop = true;
+        if let Some(c) = &g.child {
+            kill_group(c);
+        }
+        self.shared.changed.notify_all();
+        let (g, _) =
+            self.shared.changed.wait_timeout_while(g, STOP_WAIT, |s| !s.done).unwrap_or_else(PoisonError::into_inner);
+        let done = g.done;
+        drop(g);
+        match self.thread.take() {
+            Some(t) if done => {
+                let _ = t.join();
+            }
+            Some(_) => warn!("the journal follower did not stop within {}s", STOP_WAIT.as_secs()),
+            None => {}
+        }
+    }
 }
 
 /// Calls `entry` with each line of `r` (JSON objects, one per line).
@@ -276,5 +496,17 @@ mod tests {
         assert_eq!(convert(b"garbage", &mut out), Err(BadEntry::NotJson));
         let a = Journal { dir: Some("/j".into()), files: vec![] }.args(Start::At("c"));
         assert!(a.contains(&"--directory=/j".to_string()) && a.contains(&"--cursor=c".to_string()));
+    }
+
+    #[test]
+    fn a_failed_read_kills_before_waiting() {
+        use std::os::unix::process::ExitStatusExt;
+        // Stands for a `journalctl --follow` with nothing to write: waiting
+        // alone would never return.
+        let mut c = crate::child::command("sleep").arg("1000").stdout(Stdio::piped()).spawn().unwrap();
+        drop(c.stdout.take());
+        assert_eq!(reap(&mut c, true).unwrap().signal(), Some(Signal::SIGKILL as i32));
+        let mut c = crate::child::command("true").spawn().unwrap();
+        assert!(reap(&mut c, false).unwrap().success());
     }
 }
