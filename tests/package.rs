@@ -285,8 +285,8 @@ fn deb_installs_starts_nothing_and_purges_clean() {
         // -rw-r--r-- 0/0   143 2026-12-01 00:00 ./etc/badguys.allow
         let cols: Vec<&str> = line.split_whitespace().collect();
         let (perm, path) = (cols[0], cols[cols.len() - 1]);
-        if perm.starts_with('-') {
-            let mode = perm[1..].chars().enumerate().fold(0, |m, (i, ch)| m | (u32::from(ch != '-') << (8 - i)));
+        if let Some(bits) = perm.strip_prefix('-') {
+            let mode = bits.chars().enumerate().fold(0, |m, (i, ch)| m | (u32::from(ch != '-') << (8 - i)));
             files.insert(path.trim_start_matches("./").to_string(), mode);
         } else {
             assert!(perm.starts_with('d'), "only files and directories: {line}");
