@@ -17,7 +17,7 @@ Exit status:
 
 /// Turn sshd log lines into a firewall blocklist.
 #[derive(Debug, Parser)]
-#[command(name = "badguys", version, about, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "badguys", version = env!("BADGUYS_VERSION"), about, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
     /// More log output on stderr (-v: debug, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

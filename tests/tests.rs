@@ -10,6 +10,7 @@ mod firewall_pf;
 mod inputs;
 mod journal;
 mod live;
+mod package;
 mod props;
 mod state;
 mod sync;
