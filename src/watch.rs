@@ -279,6 +279,9 @@ impl<'c> Engine<'c> {
                 if r.bad > 0 {
                     warn!("journal: {} entries were not JSON objects and were skipped", r.bad);
                 }
+                if r.not_root > 0 {
+                    warn!("journal: {} entries not from root (_UID other than 0) were ignored", r.not_root);
+                }
                 debug!("journal: {} new entries", r.entries);
                 r.cursor
             }
@@ -460,7 +463,7 @@ impl Follower {
                         let mut l = Vec::with_capacity(512);
                         let _ = journal::follow_lines(io::BufReader::new(out), &mut buf, &mut |entry| {
                             l.clear();
-                            if let Ok(c) = journal::convert(entry, &mut l) {
+                            if let Ok(journal::Converted { cursor: c, .. }) = journal::convert(entry, &mut l) {
                                 if c.is_some() {
                                     cursor.clone_from(&c);
                                 }
