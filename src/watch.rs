@@ -279,6 +279,9 @@ impl<'c> Engine<'c> {
                 if r.bad > 0 {
                     warn!("journal: {} entries were not JSON objects and were skipped", r.bad);
                 }
+                if r.not_root > 0 {
+                    warn!("journal: {} entries not from root (_UID other than 0) were ignored", r.not_root);
+                }
                 debug!("journal: {} new entries", r.entries);
                 r.cursor
             }

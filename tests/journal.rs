@@ -12,8 +12,14 @@ fn available() -> bool {
         && require("journalctl", have("journalctl"))
 }
 
-/// One entry in journal export format. `msg` may hold any bytes.
+/// One entry from root (sshd's processes run as root) in journal export
+/// format. `msg` may hold any bytes.
 fn entry(seq: u64, comm: &str, pid: u32, msg: &[u8]) -> Vec<u8> {
+    entry_as(0, seq, comm, pid, msg)
+}
+
+/// One entry from the process `comm` of user `uid`.
+fn entry_as(uid: u32, seq: u64, comm: &str, pid: u32, msg: &[u8]) -> Vec<u8> {
     let mut e = Vec::new();
     let t = 1_727_793_771_000_000u64 + seq * 1_000_000;
     for (k, v) in [
@@ -22,6 +28,7 @@ fn entry(seq: u64, comm: &str, pid: u32, msg: &[u8]) -> Vec<u8> {
         ("_BOOT_ID", "0123456789abcdef0123456789abcdef".to_string()),
         ("_HOSTNAME", "web1".to_string()),
         ("_PID", pid.to_string()),
+        ("_UID", uid.to_string()),
         ("_COMM", comm.to_string()),
         ("SYSLOG_IDENTIFIER", comm.to_string()),
     ] {
@@ -104,6 +111,56 @@ fn sync_reads_the_journal_with_the_same_rules_and_a_cursor() {
     e.sync(&["--journal"]).code(2).stderr_has("exclude each other");
 }
 
+/// Any local user can name a process sshd (prctl) and log as it: only
+/// root's entries count, in journalctl's filter and in the conversion.
+#[test]
+fn entries_not_from_root_are_ignored() {
+    if !available() {
+        return;
+    }
+    let e = Env::new();
+    let j = e.path("sshd.journal");
+    journal(
+        &j,
+        &[
+            entry_as(1000, 1, "sshd", 300, b"Invalid user a from 198.51.100.66 port 1"),
+            entry_as(1000, 2, "sshd-session", 301, b"Invalid user a from 198.51.100.67 port 1"),
+            entry(3, "sshd", 302, b"Invalid user a from 192.0.2.30 port 1"),
+        ],
+    );
+    sync_journal(&e, &["--journal-file", j.to_str().unwrap()]).ok().stderr_has("1 new lines");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.30"]);
+}
+
+/// The same with a journalctl that does not filter: the conversion skips
+/// the entry, says so, and still moves the cursor past it.
+#[test]
+fn a_journalctl_that_does_not_filter_still_gives_no_forged_line() {
+    let e = Env::new();
+    let fake = e.path("journalctl");
+    let entry = |c: &str, uid: &str, ip: &str| {
+        format!(
+            r#"{{"__CURSOR":"{c}","__REALTIME_TIMESTAMP":"1727793771000000","_HOSTNAME":"h","_COMM":"sshd","_PID":"7",{uid}"MESSAGE":"Invalid user a from {ip} port 1"}}"#
+        )
+    };
+    let out = [
+        entry("c1", r#""_UID":"0","#, "192.0.2.44"),
+        entry("c2", r#""_UID":"1000","#, "198.51.100.66"),
+        entry("c3", "", "198.51.100.67"),
+    ];
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\n[ \"$1\" = --version ] && exit 0\ncat <<'EOF'\n{}\nEOF\n", out.join("\n")),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = e.cmd(journal_args(&e, "sync", &["--journal"]));
+    c.env("BADGUYS_JOURNALCTL", &fake);
+    run(c).ok().stderr_has("2 entries not from root");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.44"]);
+    assert!(e.read("state").contains("journal\tcursor=c3"), "{}", e.read("state"));
+}
+
 #[test]
 fn a_vacuumed_cursor_falls_back_to_all_that_is_there() {
     if !available() {
@@ -172,7 +229,7 @@ fn the_journal_is_chosen_when_there_is_no_auth_log() {
     let fake = e.path("journalctl");
     std::fs::write(
         &fake,
-        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho '{\"__CURSOR\":\"c1\",\"__REALTIME_TIMESTAMP\":\"1727793771000000\",\"_HOSTNAME\":\"h\",\"_COMM\":\"sshd\",\"_PID\":\"7\",\"MESSAGE\":\"Invalid user a from 192.0.2.44 port 1\"}'\n",
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho '{\"__CURSOR\":\"c1\",\"__REALTIME_TIMESTAMP\":\"1727793771000000\",\"_HOSTNAME\":\"h\",\"_COMM\":\"sshd\",\"_PID\":\"7\",\"_UID\":\"0\",\"MESSAGE\":\"Invalid user a from 192.0.2.44 port 1\"}'\n",
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -1,5 +1,6 @@
 //! Property tests on the line parser: no panic on any bytes, and no user
-//! name can make it report an address other than the real client's.
+//! name or client-written INFO can make it report an address other than the
+//! real client's.
 
 use std::net::IpAddr;
 
@@ -35,10 +36,36 @@ fn hostile_piece() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A user name as sshd logs it: auth2.c input_userauth_request cuts it at
+/// its first `:`, auth.c prints at most 100 bytes.
 fn user_name() -> impl Strategy<Value = String> {
     proptest::collection::vec(hostile_piece(), 0..6)
         .prop_map(|v| v.concat())
-        .prop_map(|s| s.chars().take(100).collect())
+        .prop_map(|s| s.split(':').next().unwrap_or_default().chars().take(100).collect())
+}
+
+/// Pieces of the text after `ssh2: ` that the client writes (a
+/// certificate's key ID, hostbased client user and host), built to look
+/// like a tail naming someone else.
+fn info_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(" from 198.51.100.66 port 22 ssh2".to_string()),
+        Just(" from 2001:db8::66 port 22 ssh2".to_string()),
+        Just(" from 198.51.100.66 port 22 ssh2: ".to_string()),
+        Just("x for root".to_string()),
+        Just(" for invalid user y".to_string()),
+        Just(" ssh2: ".to_string()),
+        Just(" ssh2".to_string()),
+        Just(" port 22".to_string()),
+        Just(": ".to_string()),
+        Just("\"".to_string()),
+        Just(", client host \"".to_string()),
+        "[ -~]{0,24}",
+    ]
+}
+
+fn info() -> impl Strategy<Value = String> {
+    proptest::collection::vec(info_piece(), 0..6).prop_map(|v| v.concat())
 }
 
 fn client() -> impl Strategy<Value = IpAddr> {
@@ -66,8 +93,39 @@ fn message_with_user() -> impl Strategy<Value = (String, IpAddr)> {
     })
 }
 
+/// auth_log lines whose INFO the client writes, and whether the message
+/// must give an event (a success and max-auth always name their sender; a
+/// failure may log the client's own method, and a line that reads two ways
+/// names no one).
+fn message_with_info() -> impl Strategy<Value = (String, IpAddr, bool)> {
+    (0usize..5, user_name(), info(), client(), 1u16..=65535).prop_map(|(shape, user, info, ip, port)| {
+        let tail = format!("from {ip} port {port} ssh2: {info}");
+        let fp = "SHA256:Vq3c9uJ8yT1kPzR4mN6bXw2sL0aHdF5gE7iKoQ1rUtY";
+        match shape {
+            0 => (format!("Accepted publickey for {user} {tail}"), ip, true),
+            1 => (format!("Accepted hostbased for {user} from {ip} port {port} ssh2: ED25519 {fp}, client user \"{info}\", client host \"{info}\""), ip, true),
+            2 => (format!("Accepted publickey for {user} from {ip} port {port} ssh2: ED25519-CERT {fp} ID {info} (serial 1) CA ED25519 {fp}"), ip, true),
+            3 => (format!("error: maximum authentication attempts exceeded for invalid user {user} {tail} [preauth]"), ip, true),
+            _ => (format!("Failed password for invalid user {user} {tail}"), ip, false),
+        }
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn info_never_names_another_address((msg, ip, always) in message_with_info(), pid in 1u32..99999) {
+        let line = format!("Oct  1 14:42:51 gw sshd[{pid}]: {msg}\n");
+        let got = events(line.as_bytes());
+        prop_assert!(got.len() <= 1, "line: {}", line);
+        if always {
+            prop_assert_eq!(got.len(), 1, "line: {}", line);
+        }
+        for (_, got, _) in got {
+            prop_assert_eq!(got, ip, "line: {}", line);
+        }
+    }
 
     #[test]
     fn no_panic_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..4096)) {

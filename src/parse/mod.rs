@@ -8,6 +8,7 @@
 //! times`. A line that contains none of the needles is never split, never
 //! copied and never allocates.
 
+mod authlog;
 mod header;
 mod rule;
 mod sshd;

@@ -5,11 +5,14 @@
 //! from ADDR port N`), the address is taken from the end of the message, so a
 //! user name such as `x from 198.51.100.9 port 22` can never name a third
 //! party. Where the address comes first (`Unable to negotiate with ADDR port
-//! N: … Their offer: …`), it is taken from the start. Only what parses as an
-//! IP address is returned.
+//! N: … Their offer: …`), it is taken from the start. The authentication
+//! messages (`Accepted`, `Failed password`, `maximum authentication attempts
+//! exceeded`) share one tail, read by [`super::authlog`]. Only what parses as
+//! an IP address is returned.
 
 use std::net::IpAddr;
 
+use super::authlog::{self, Found, Lead};
 use super::Rule;
 use crate::addr::parse_ip;
 
@@ -66,7 +69,7 @@ pub fn classify(m: &[u8]) -> Message<'_> {
     let Some(&first) = m.first() else { return Message::Other };
     // Dispatch on the first byte so a line pays for one or two prefix checks.
     let r = match first {
-        b'I' => strip(m, b"Invalid user ").map(|rest| user_addr(rest, true, Rule::InvalidUser)),
+        b'I' => strip(m, b"Invalid user ").map(invalid_user),
         b'D' => strip(m, b"Disconnected from authenticating user root ")
             .map(|rest| {
                 addr_port(rest).map_or(Message::BadAddress, |ip| attack(Rule::RootDisconnect, ip, Some(b"root")))
@@ -78,9 +81,8 @@ pub fn classify(m: &[u8]) -> Message<'_> {
             // `Connection reset by authenticating user …`: not the kex shape.
             None => Message::Other,
         }),
-        b'F' => strip(m, b"Failed password for ").map(|rest| {
-            strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::FailedPassword))
-        }),
+        // The method of a failure may be the client's own text (see authlog).
+        b'F' => strip(m, b"Failed password for ").map(|rest| auth_attack(rest, Lead::Client, Rule::FailedPassword)),
         b'A' => strip(m, b"Accepted ").map(accepted),
         b'b' => strip(m, b"banner exchange: Connection from ").map(|rest| lead_addr_port(rest, Rule::BadBanner)),
         b'U' => strip(m, b"Unable to negotiate with ").map(|rest| lead_addr_port(rest, Rule::Negotiation)),
@@ -96,8 +98,17 @@ fn error_level(e: &[u8]) -> Message<'_> {
         return Message::KexError;
     }
     match strip(e, b"maximum authentication attempts exceeded for ") {
-        Some(rest) => strip_ssh2(rest).map_or(Message::Other, |r| user_addr(invalid_prefix(r), false, Rule::MaxAuth)),
+        Some(rest) => auth_attack(rest, Lead::Server, Rule::MaxAuth),
         None => Message::Other,
+    }
+}
+
+/// An attack told by the shared authentication tail.
+fn auth_attack(rest: &[u8], lead: Lead, rule: Rule) -> Message<'_> {
+    match authlog::tail(rest, lead) {
+        Found::Addr { user, ip } => attack(rule, ip, Some(user)),
+        Found::BadAddress => Message::BadAddress,
+        Found::NoMatch => Message::Other,
     }
 }
 
@@ -109,29 +120,18 @@ fn strip<'a>(m: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     m.strip_prefix(prefix)
 }
 
-/// `NAME from ADDR port N` (or `NAME from ADDR` when `port_optional`, as
-/// OpenSSH before 7.4 wrote it), anchored at the end.
-fn user_addr(rest: &[u8], port_optional: bool, rule: Rule) -> Message<'_> {
+/// `NAME from ADDR port N` (or `NAME from ADDR`, as OpenSSH before 7.4
+/// wrote it), anchored at the end.
+fn invalid_user(rest: &[u8]) -> Message<'_> {
     let head = match rsplit(rest, b" port ") {
         Some((h, p)) if is_port(p) => h,
-        _ if port_optional => rest,
-        _ => return Message::Other,
+        _ => rest,
     };
     let Some((name, addr)) = rsplit(head, b" from ") else { return Message::Other };
     match parse_ip(addr) {
-        Some(ip) => attack(rule, ip, Some(name)),
+        Some(ip) => attack(Rule::InvalidUser, ip, Some(name)),
         None => Message::BadAddress,
     }
-}
-
-/// `invalid user NAME` → `NAME` (auth_log's prefix for unknown users).
-fn invalid_prefix(r: &[u8]) -> &[u8] {
-    r.strip_prefix(b"invalid user ").unwrap_or(r)
-}
-
-/// The protocol suffix of auth_log lines.
-fn strip_ssh2(r: &[u8]) -> Option<&[u8]> {
-    r.strip_suffix(b" ssh2")
 }
 
 /// Exactly `ADDR port N`, nothing before or after.
@@ -191,32 +191,28 @@ fn bracketed_addr_port(b: &[u8]) -> Option<(&[u8], &[u8])> {
     is_port(&rest[..digits]).then(|| (&b[..close], &rest[digits..]))
 }
 
-/// `METHOD for USER from ADDR port N ssh2[: DETAILS]`.
+/// `METHOD for USER from ADDR port N ssh2[: INFO]`. A success is logged with
+/// the method's own name (auth2.c userauth_finish), one word.
 fn accepted(rest: &[u8]) -> Message<'_> {
     let Some(sp) = memchr::memchr(b' ', rest) else { return Message::Other };
     let Some(rest) = rest[sp..].strip_prefix(b" for ") else { return Message::Other };
-    // DETAILS (a key type and fingerprint) has no " ssh2"; cut at its last one.
-    let body = match rsplit(rest, b" ssh2") {
-        Some((body, b"")) => body,
-        Some((body, details)) if details.starts_with(b":") => body,
-        _ => return Message::Other,
-    };
-    match user_addr(body, false, Rule::InvalidUser) {
-        Message::Attack { ip, user, .. } => Message::Accepted { ip, user: user.unwrap_or_default() },
-        other => other,
+    match authlog::tail(rest, Lead::Server) {
+        Found::Addr { user, ip } => Message::Accepted { ip, user },
+        Found::BadAddress => Message::BadAddress,
+        Found::NoMatch => Message::Other,
     }
 }
 
 /// Splits at the last `sep` (which starts with a space). The separators
 /// sit a few words from the end of short messages, so walking the spaces
 /// backwards beats a general substring search.
-fn rsplit<'a>(b: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+pub(super) fn rsplit<'a>(b: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
     debug_assert_eq!(sep.first(), Some(&b' '));
     let i = memchr::memrchr_iter(b' ', b).find(|&i| b[i..].starts_with(sep))?;
     Some((&b[..i], &b[i + sep.len()..]))
 }
 
-fn is_port(p: &[u8]) -> bool {
+pub(super) fn is_port(p: &[u8]) -> bool {
     !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit) && {
         let v = p.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
         v <= 65535

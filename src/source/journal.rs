@@ -6,6 +6,13 @@
 //! journal cursor that lets the next run start after the last entry read;
 //! and the [`Follower`] that keeps a `journalctl --follow` running for
 //! `watch`.
+//!
+//! Entries are chosen by `_COMM` (or the unit), which any local process can
+//! give itself (`prctl(PR_SET_NAME)`), so only entries whose trusted `_UID`
+//! is 0 count: sshd logs from root processes (the privilege-separated child
+//! hands its messages to the root monitor). journalctl is asked for `_UID=0`
+//! and [`convert`] skips any other entry, so a forged one never becomes a
+//! line.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -30,6 +37,9 @@ pub struct Journal {
     pub files: Vec<PathBuf>,
 }
 
+/// The match every group of journalctl's filter carries.
+const ROOT: &str = "_UID=0";
+
 /// The journalctl program (`BADGUYS_JOURNALCTL` overrides it, for tests).
 pub fn program() -> String {
     std::env::var("BADGUYS_JOURNALCTL").unwrap_or_else(|_| "journalctl".to_string())
@@ -47,7 +57,7 @@ pub fn available() -> bool {
 
 impl Journal {
     /// The arguments: JSON output, sshd's entries only (the sshd programs
-    /// by name, or the ssh/sshd units), from `start`.
+    /// by name, or the ssh/sshd units, each from root), from `start`.
     pub fn args(&self, start: Start<'_>) -> Vec<String> {
         let mut a: Vec<String> = vec!["-o".into(), "json".into(), "--no-pager".into()];
         if let Some(d) = &self.dir {
@@ -62,15 +72,18 @@ impl Journal {
             Start::After(c) => a.extend([format!("--after-cursor={c}"), "--follow".into()]),
             Start::New => a.extend(["--lines=0".into(), "--follow".into()]),
         }
-        // Same field: OR; "+": OR between groups.
+        // Same field: OR; different fields: AND; "+": OR between groups.
         for m in [
             "_COMM=sshd",
             "_COMM=sshd-session",
             "_COMM=sshd-auth",
+            ROOT,
             "+",
             "_SYSTEMD_UNIT=ssh.service",
+            ROOT,
             "+",
             "_SYSTEMD_UNIT=sshd.service",
+            ROOT,
         ] {
             a.push(m.into());
         }
@@ -134,7 +147,7 @@ impl Journal {
             if std::mem::take(&mut first) {
                 if let Some(want) = expect {
                     // The entry at the cursor was read last time: skip it.
-                    out.found_cursor = matches!(&converted, Ok(Some(c)) if c == want);
+                    out.found_cursor = matches!(&converted, Ok(Converted { cursor: Some(c), .. }) if c == want);
                     return;
                 }
             }
@@ -144,7 +157,8 @@ impl Journal {
             out.entries += 1;
             match converted {
                 Ok(c) => {
-                    out.cursor = c.or(out.cursor.take());
+                    out.cursor = c.cursor.or(out.cursor.take());
+                    out.not_root += u64::from(!c.from_root);
                     if !l.is_empty() {
                         line(&l);
                     }
@@ -207,6 +221,8 @@ pub struct JournalRead {
     pub entries: u64,
     /// Entries that were not JSON objects or had no usable MESSAGE.
     pub bad: u64,
+    /// Entries skipped because they did not come from root (`_UID=0`).
+    pub not_root: u64,
 }
 
 /// Journal lines gathered by a [`Follower`], with the cursor of the last.
@@ -341,7 +357,7 @@ fn follow(j: &Journal, mut cursor: Option<String>, feed: &Feed, wake: &dyn Fn(),
             let mut l = Vec::with_capacity(512);
             let res = follow_lines(BufReader::new(out), &mut buf, &mut |entry| {
                 l.clear();
-                if let Ok(c) = convert(entry, &mut l) {
+                if let Ok(Converted { cursor: c, .. }) = convert(entry, &mut l) {
                     if c.is_some() {
                         cursor.clone_from(&c);
                     }
@@ -423,14 +439,35 @@ pub enum BadEntry {
     NotJson,
 }
 
-/// Appends the syslog line for one journal entry to `out` (nothing for an
-/// entry without a message) and returns its cursor.
-pub fn convert(json: &[u8], out: &mut Vec<u8>) -> Result<Option<String>, BadEntry> {
+/// What [`convert`] made of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted {
+    /// Its cursor.
+    pub cursor: Option<String>,
+    /// Its `_UID` is 0. Any other entry (no `_UID` included) gives no line:
+    /// any local user can name a process sshd.
+    pub from_root: bool,
+}
+
+/// Appends the syslog line for one journal entry from root to `out`
+/// (nothing for an entry without a message or from another user) and
+/// returns its cursor.
+pub fn convert(json: &[u8], out: &mut Vec<u8>) -> Result<Converted, BadEntry> {
     use std::io::Write;
     let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).map_err(|_| BadEntry::NotJson)?;
     let cursor = v.get("__CURSOR").and_then(|c| c.as_str()).map(str::to_string);
-    let Some(msg) = v.get("MESSAGE").and_then(bytes) else { return Ok(cursor) };
     let field = |k: &str| v.get(k).and_then(bytes).filter(|b| !b.is_empty());
+    if field("_UID").as_deref() != Some(b"0") {
+        let uid = field("_UID").unwrap_or_default();
+        let comm = field("_COMM").unwrap_or_default();
+        tracing::debug!(
+            "journal: skipped an entry of _COMM={:.32} with _UID={:.16}: not root",
+            comm.escape_ascii().to_string(),
+            uid.escape_ascii().to_string()
+        );
+        return Ok(Converted { cursor, from_root: false });
+    }
+    let Some(msg) = v.get("MESSAGE").and_then(bytes) else { return Ok(Converted { cursor, from_root: true }) };
     let prog = field("_COMM").or_else(|| field("SYSLOG_IDENTIFIER")).unwrap_or_else(|| b"sshd".to_vec());
     let host = field("_HOSTNAME").unwrap_or_else(|| b"localhost".to_vec());
     let pid = field("_PID").or_else(|| field("SYSLOG_PID"));
@@ -453,7 +490,7 @@ pub fn convert(json: &[u8], out: &mut Vec<u8>) -> Result<Option<String>, BadEntr
     out.extend_from_slice(b": ");
     clean(&msg, out);
     out.push(b'\n');
-    Ok(cursor)
+    Ok(Converted { cursor, from_root: true })
 }
 
 /// A journal field: a string, or an array of byte values (non-UTF-8 or
@@ -478,20 +515,23 @@ mod tests {
     fn entries_become_syslog_lines() {
         let mut out = Vec::new();
         let c = convert(
-            br#"{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1727793771000000","_HOSTNAME":"web1","_COMM":"sshd-session","_PID":"4242","MESSAGE":"Invalid user a from 192.0.2.1 port 1"}"#,
+            br#"{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1727793771000000","_HOSTNAME":"web1","_COMM":"sshd-session","_PID":"4242","_UID":"0","MESSAGE":"Invalid user a from 192.0.2.1 port 1"}"#,
             &mut out,
         )
         .unwrap();
-        assert_eq!(c.as_deref(), Some("s=1;i=2"));
+        assert_eq!(c, Converted { cursor: Some("s=1;i=2".into()), from_root: true });
         assert_eq!(
             out,
             b"2024-10-01T14:42:51.000000+00:00 web1 sshd-session[4242]: Invalid user a from 192.0.2.1 port 1\n"
         );
         out.clear();
-        convert(br#"{"MESSAGE":[73,110,118,255,10,65],"_COMM":"sshd","_PID":"1"}"#, &mut out).unwrap();
+        convert(br#"{"MESSAGE":[73,110,118,255,10,65],"_COMM":"sshd","_PID":"1","_UID":"0"}"#, &mut out).unwrap();
         assert!(out.ends_with(b" sshd[1]: Inv\xff A\n"), "{}", out.escape_ascii());
         out.clear();
-        assert_eq!(convert(br#"{"__CURSOR":"x"}"#, &mut out), Ok(Some("x".into())));
+        assert_eq!(
+            convert(br#"{"__CURSOR":"x","_UID":"0"}"#, &mut out),
+            Ok(Converted { cursor: Some("x".into()), from_root: true })
+        );
         assert!(out.is_empty());
         assert_eq!(convert(b"garbage", &mut out), Err(BadEntry::NotJson));
         let a = Journal { dir: Some("/j".into()), files: vec![] }.args(Start::At("c"));
@@ -508,5 +548,25 @@ mod tests {
         assert_eq!(reap(&mut c, true).unwrap().signal(), Some(Signal::SIGKILL as i32));
         let mut c = crate::child::command("true").spawn().unwrap();
         assert!(reap(&mut c, false).unwrap().success());
+    }
+
+    #[test]
+    fn only_root_entries_become_lines() {
+        let forged = |uid: &str| {
+            format!(
+                r#"{{"__CURSOR":"c",{uid}"_COMM":"sshd","_PID":"9","MESSAGE":"Invalid user a from 192.0.2.1 port 1"}}"#
+            )
+        };
+        for uid in [r#""_UID":"1000","#, "", r#""_UID":"","#, r#""_UID":"00","#, r#""_UID":["1000","0"],"#] {
+            let mut out = Vec::new();
+            let c = convert(forged(uid).as_bytes(), &mut out).unwrap();
+            assert_eq!(c, Converted { cursor: Some("c".into()), from_root: false }, "{uid}");
+            assert!(out.is_empty(), "{uid}");
+        }
+        // journalctl is asked for root's entries in every group of its filter.
+        let a = Journal::default().args(Start::All);
+        let groups: Vec<&[String]> = a.split(|x| x == "+").collect();
+        assert_eq!(groups.len(), 3);
+        assert!(groups.iter().all(|g| g.contains(&"_UID=0".to_string())), "{a:?}");
     }
 }
