@@ -227,16 +227,11 @@ impl Raw {
             if s.journal {
                 pairs.push(("journal", "yes".into()));
             }
-            pairs.extend(s.journal_dir.iter().map(|d| ("journal-dir", d.display().to_string())));
             if s.ban_accepted {
                 pairs.push(("ban-accepted", "yes".into()));
             }
         }
-        let p = |o: &Option<PathBuf>| o.as_ref().map(|p| p.display().to_string());
         for (k, v) in [
-            ("out", p(&out.out)),
-            ("state", p(&out.state)),
-            ("allow-file", p(&out.allow_file)),
             ("firewall", out.firewall.clone()),
             ("table", out.table.clone()),
             ("nft-table", out.nft_table.clone()),
@@ -255,7 +250,14 @@ impl Raw {
         for (k, v) in pairs {
             set(k, &v)?;
         }
-        // Durations and seconds are typed by clap's value parsers already.
+        // Paths are taken as they are (a path need not be UTF-8), durations
+        // and seconds as clap's value parsers typed them.
+        self.out = out.out.clone().or(self.out.take());
+        self.state = out.state.clone().or(self.state.take());
+        self.allow_file = out.allow_file.clone().or(self.allow_file.take());
+        if let Some(d) = scan.and_then(|s| s.journal_dir.clone()) {
+            self.journal_dir = Some(d);
+        }
         if let Some(s) = scan {
             self.window = s.window.or(self.window);
             self.expire = s.expire.or(self.expire);

@@ -488,13 +488,16 @@ fn reload(cfg: &Config) -> Result<()> {
     for j in &current.junk {
         warn!("{}:{}: not an address or network, not loaded: {:?}", o.out.display(), j.line, j.text);
     }
-    let forced = Engine::peek(cfg)?.manual;
+    // Manual bans (wide ones were given with --force), and the pieces the
+    // allowlist carved out of them.
+    let manual: Vec<Net> = Engine::peek(cfg)?.manual.into_keys().collect();
+    let forced = |net: &Net| manual.iter().any(|m| m.contains(net));
     let mut entries = current.entries;
     entries.sort();
     entries.dedup();
     let mut list = Vec::with_capacity(entries.len());
     for net in &entries {
-        if let Err(e) = check_width(*net, forced.contains_key(net)) {
+        if let Err(e) = check_width(*net, forced(net)) {
             warn!("{}: {e}: not loaded (`badguys ban --force {net}` lists it)", o.out.display());
             continue;
         }

@@ -385,10 +385,13 @@ impl<'c> Engine<'c> {
     /// warning (only `ban --force` lists one).
     pub fn import(&mut self, current: &store::Current, now: i64) -> usize {
         let mut n = 0;
+        // What the allowlist carved out of a manual network is listed in
+        // pieces: a piece is that ban's, not a new one.
+        let nets: Vec<Net> = self.state.manual.keys().filter(|m| !m.is_host()).copied().collect();
         for net in &current.entries {
             let own = net.is_host()
                 && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0);
-            if own || self.state.manual.contains_key(net) {
+            if own || self.state.manual.contains_key(net) || nets.iter().any(|m| m.contains(net)) {
                 continue;
             }
             if let Err(e) = crate::addr::check_width(*net, false) {
