@@ -11,7 +11,7 @@ use crate::config::{parse_duration, parse_seconds};
 const EXIT_CODES: &str = "\
 Exit status:
   0  success
-  1  unexpected internal error
+  1  unexpected internal error, or the system refused signals, file watching or the sandbox
   2  usage or configuration error
   3  input error (a log is missing, unreadable or not a regular file)
   4  output or firewall error (the blocklist or state cannot be written, or the reload failed)

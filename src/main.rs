@@ -148,7 +148,10 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
         info!("wrote {} ({} entries)", cfg.output.out.display(), list.len());
     }
     if !changed && engine.stale {
-        info!("{} unchanged, but the firewall may lag behind it (a reload failed): reloading", cfg.output.out.display());
+        info!(
+            "{} unchanged, but the firewall may lag behind it (a failed reload or watch step): reloading",
+            cfg.output.out.display()
+        );
     }
     let reloaded = if changed || a.reload || engine.stale {
         cfg.output.firewall.replace(&list, &cfg.output.out).map(|()| true)
@@ -317,7 +320,8 @@ fn list(cfg: &Config, a: &ListArgs) -> Result<()> {
     let st = &Engine::peek(cfg)?;
     let mut ips: Vec<(&IpAddr, &Record)> = st.records.iter().filter(|(_, r)| a.all || r.listed.is_some()).collect();
     ips.sort_by(|x, y| ip_order(*x.0, *y.0));
-    let expire = |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
+    let expire =
+        |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
     let host = badguys::watch::hostname();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if !a.json {
@@ -503,7 +507,8 @@ fn reload(cfg: &Config) -> Result<()> {
         }
         let (pieces, cut) = o.allow.carve(*net);
         for e in cut {
-            let what = if pieces.is_empty() { "not loaded".to_string() } else { format!("{} pieces loaded", pieces.len()) };
+            let what =
+                if pieces.is_empty() { "not loaded".to_string() } else { format!("{} pieces loaded", pieces.len()) };
             warn!("{net} overlaps allowed {} ({}): {what}", e.net, allow_source(&e.source));
         }
         list.extend(pieces);

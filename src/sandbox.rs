@@ -17,7 +17,10 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
         let m = CString::new(perms).expect("no NUL");
         // SAFETY: NUL-terminated strings that outlive the call.
         if unsafe { nix::libc::unveil(p.as_ptr(), m.as_ptr()) } == -1 {
-            return Err(Error::System { what: format!("unveil {}", path.display()), err: std::io::Error::last_os_error() });
+            return Err(Error::System {
+                what: format!("unveil {}", path.display()),
+                err: std::io::Error::last_os_error(),
+            });
         }
         Ok(())
     }

@@ -469,6 +469,18 @@ fn due(st: &State, expire: Option<i64>) -> Option<i64> {
     expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
 }
 
+/// The identity of the blocklist file if it holds `content`, as watch
+/// just wrote or read it; else one that matches no file, so that the next
+/// step takes in what someone wrote there meanwhile (an edit between the
+/// write and the stat would otherwise pass for watch's own).
+fn seen_as(out: &Path, content: &[u8]) -> (u64, i64) {
+    let seen = list_identity(out);
+    match fs::read(out) {
+        Ok(now) if now == content => seen,
+        _ => (u64::MAX, i64::MIN),
+    }
+}
+
 /// Size and modification time of the blocklist file.
 fn list_identity(out: &Path) -> (u64, i64) {
     identity(out).map_or((0, 0), |(_, _, size, mtime)| (size as u64, mtime))
@@ -894,10 +906,11 @@ impl Published {
     fn flush(&mut self, out: &Path, force: bool) -> Result<(), Error> {
         if self.file_dirty && (force || self.flush_due() == Some(Duration::ZERO)) {
             let list: Vec<Net> = self.set.iter().copied().collect();
-            store::write_atomic(out, &store::render(&list), 0o644)?;
+            let content = store::render(&list);
+            store::write_atomic(out, &content, 0o644)?;
             self.file_dirty = false;
             self.last_write = Some(Instant::now());
-            self.seen = list_identity(out);
+            self.seen = seen_as(out, &content);
         }
         Ok(())
     }
@@ -942,7 +955,7 @@ fn step(
         published.set = list.into_iter().collect();
         published.file_dirty = false;
         published.last_write = Some(Instant::now());
-        published.seen = list_identity(&cfg.output.out);
+        published.seen = seen_as(&cfg.output.out, &content);
     } else {
         // Everything listed and not yet published, from this step or one
         // that failed: a decision survives until it is in the firewall.

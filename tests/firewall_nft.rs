@@ -131,7 +131,8 @@ fn replace_of_100k_addresses_in_one_run() {
     }
     e.write("badguys", &list);
     let (out, state) = (e.out(), e.path("state"));
-    let reload = ["reload", "--out", out.to_str().unwrap(), "--state", state.to_str().unwrap(), "--firewall", "nftables"];
+    let reload =
+        ["reload", "--out", out.to_str().unwrap(), "--state", state.to_str().unwrap(), "--firewall", "nftables"];
     let t = Instant::now();
     let r = run(ns.cmd(BIN, reload));
     let first = t.elapsed();

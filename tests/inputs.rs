@@ -169,7 +169,8 @@ fn runtime_failures_exit_with_the_code_of_their_kind() {
     // before anything is written.
     use std::os::unix::ffi::OsStrExt;
     let odd = e.dir.path().join(std::ffi::OsStr::from_bytes(b"list\xff"));
-    let mut c = e.cmd(["sync", "--log", "auth.log", "--state", "state", "--allow-file", "/dev/null", "--firewall", "pf"]);
+    let mut c =
+        e.cmd(["sync", "--log", "auth.log", "--state", "state", "--allow-file", "/dev/null", "--firewall", "pf"]);
     c.arg("--out").arg(&odd);
     run(c).code(2).stderr_has("not UTF-8, and pfctl is given the list file by name");
     assert!(!odd.exists());
