@@ -4,8 +4,9 @@
 //! Owns parsing a log token into an [`IpAddr`] (IPv4-mapped IPv6 becomes IPv4,
 //! a `%zone` suffix is dropped), the [`Net`] type (an address or a CIDR block,
 //! as pf table files and nftables interval sets hold them), the order the
-//! blocklist is written in (IPv4 numerically, then IPv6), containment, and
-//! subtracting an allowed range from a blocked one.
+//! blocklist is written in (IPv4 numerically, then IPv6), containment,
+//! subtracting an allowed range from a blocked one, and the widest network
+//! that may be blocked without `--force` ([`check_width`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -83,6 +84,25 @@ pub enum NetError {
     Syntax,
     #[error("prefix length /{0} is too long for this address family")]
     Prefix(u32),
+    #[error("{net} is wider than /{min}: it would block a large part of the internet")]
+    TooWide { net: Net, min: u8 },
+}
+
+/// The widest network blocked without `--force`: an IPv4 /8 (16 million
+/// addresses, the largest block a registry ever handed out) and an IPv6
+/// /32 (a registry's allocation to one provider).
+pub const MIN_BLOCK_PREFIX_V4: u8 = 8;
+pub const MIN_BLOCK_PREFIX_V6: u8 = 32;
+
+/// Refuses a network to block that is wider than [`MIN_BLOCK_PREFIX_V4`] or
+/// [`MIN_BLOCK_PREFIX_V6`] unless `force`: the one check for every way a
+/// network enters the list (`ban`, lines of the list file, included lists).
+pub fn check_width(net: Net, force: bool) -> Result<Net, NetError> {
+    let min = if net.addr.is_ipv4() { MIN_BLOCK_PREFIX_V4 } else { MIN_BLOCK_PREFIX_V6 };
+    if net.prefix < min && !force {
+        return Err(NetError::TooWide { net, min });
+    }
+    Ok(net)
 }
 
 impl Net {
@@ -349,6 +369,19 @@ mod tests {
         let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
         assert_eq!(s, ["9.0.0.1", "10.0.0.0/8", "10.0.0.2", "::2", "2001:db8::1"]);
         assert_eq!(collapse(&v).len(), 4);
+    }
+
+    #[test]
+    fn wide_networks_need_force() {
+        for ok in ["192.0.2.1", "10.0.0.0/8", "2001:db8::/32", "2001:db8::1"] {
+            assert_eq!(check_width(n(ok), false), Ok(n(ok)), "{ok}");
+        }
+        for wide in ["0.0.0.0/0", "0.0.0.0/1", "10.0.0.0/7", "::/0", "2001::/31", "::ffff:0.0.0.0/96"] {
+            let e = check_width(n(wide), false).unwrap_err();
+            assert!(matches!(e, NetError::TooWide { .. }), "{wide}: {e}");
+            assert!(e.to_string().contains("large part of the internet"), "{e}");
+            assert_eq!(check_width(n(wide), true), Ok(n(wide)));
+        }
     }
 
     #[test]

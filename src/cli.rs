@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{parse_duration, parse_seconds};
+
 const EXIT_CODES: &str = "\
 Exit status:
   0  success
-  1  unexpected internal error
+  1  unexpected internal error, or the system refused signals, file watching or the sandbox
   2  usage or configuration error
   3  input error (a log is missing, unreadable or not a regular file)
   4  output or firewall error (the blocklist or state cannot be written, or the reload failed)
@@ -85,7 +87,7 @@ pub struct OutputArgs {
     #[arg(long, value_name = "NAME")]
     pub nft_set6: Option<String>,
     /// Seconds to wait for another badguys to release the lock [default: 10].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub lock_timeout: Option<u64>,
     /// Never list this address or network (repeatable).
     #[arg(long = "allow", value_name = "ADDR|CIDR")]
@@ -126,12 +128,12 @@ pub struct ScanArgs {
     /// Attacks needed before an address is listed [default: 1].
     #[arg(long, value_name = "N")]
     pub threshold: Option<u32>,
-    /// ... within this time (e.g. 10m, 1h) [default: any time].
-    #[arg(long, value_name = "DURATION")]
-    pub window: Option<String>,
+    /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<i64>,
     /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
-    #[arg(long, value_name = "DURATION")]
-    pub expire: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expire: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -160,7 +162,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "CMD")]
     pub on_login: Option<String>,
     /// Seconds a hook may run before it is killed [default: 30].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub hook_timeout: Option<u64>,
     /// Pass this variable of badguys' environment to the hooks (repeatable; they get no others).
     #[arg(long, value_name = "NAME")]
@@ -169,8 +171,8 @@ pub struct WatchArgs {
     #[arg(long)]
     pub syslog: bool,
     /// How often the firewall is fully reconciled with state and file [default: 10m].
-    #[arg(long, value_name = "DURATION")]
-    pub reconcile: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub reconcile: Option<i64>,
     #[command(flatten)]
     pub scan: ScanArgs,
     #[command(flatten)]
@@ -182,12 +184,15 @@ pub struct BanArgs {
     /// The address or network.
     #[arg(value_name = "ADDR|CIDR")]
     pub target: String,
-    /// Lift the ban after this long (e.g. 1h, 30d) [default: never].
-    #[arg(long = "for", value_name = "DURATION")]
-    pub duration: Option<String>,
+    /// Lift the ban after this long (e.g. 1h, 30d; at most 100 years) [default: never].
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<i64>,
     /// Why, for `list` and `explain`.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Ban a network wider than an IPv4 /8 or an IPv6 /32 too.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

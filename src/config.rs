@@ -181,12 +181,12 @@ impl Raw {
             "nft-table" => self.nft_table = Some(v.to_string()),
             "nft-set4" => self.nft_set4 = Some(v.to_string()),
             "nft-set6" => self.nft_set6 = Some(v.to_string()),
-            "lock-timeout" => self.lock_timeout = Some(num("a number of seconds")?),
+            "lock-timeout" => self.lock_timeout = Some(parse_seconds(v)?),
             "allow" => self.allow.push((v.parse::<Net>().map_err(|e| format!("{v:?}: {e}"))?, source)),
             "allow-file" => self.allow_file = Some(path()),
             "on-ban" => self.on_ban = Some(crate::hooks::split_command(v)?),
             "on-login" => self.on_login = Some(crate::hooks::split_command(v)?),
-            "hook-timeout" => self.hook_timeout = Some(num("a number of seconds")?),
+            "hook-timeout" => self.hook_timeout = Some(parse_seconds(v)?),
             "hook-env" if crate::child::valid_env_name(v) => self.hook_env.push(v.to_string()),
             "hook-env" => return Err(format!("{v:?} is not a variable name (letters, digits and _)")),
             "syslog" => self.syslog = yes()?,
@@ -231,45 +231,52 @@ impl Raw {
         if let Some(s) = scan {
             pairs.extend(s.rules.iter().map(|v| ("rules", v.clone())));
             pairs.extend(s.threshold.iter().map(|v| ("threshold", v.to_string())));
-            pairs.extend(s.window.iter().map(|v| ("window", v.clone())));
-            pairs.extend(s.expire.iter().map(|v| ("expire", v.clone())));
             if s.no_rotated {
                 pairs.push(("no-rotated", "yes".into()));
             }
             if s.journal {
                 pairs.push(("journal", "yes".into()));
             }
-            pairs.extend(s.journal_dir.iter().map(|d| ("journal-dir", d.display().to_string())));
             if s.ban_accepted {
                 pairs.push(("ban-accepted", "yes".into()));
             }
         }
-        let p = |o: &Option<PathBuf>| o.as_ref().map(|p| p.display().to_string());
         for (k, v) in [
-            ("out", p(&out.out)),
-            ("state", p(&out.state)),
-            ("allow-file", p(&out.allow_file)),
             ("firewall", out.firewall.clone()),
             ("table", out.table.clone()),
             ("nft-table", out.nft_table.clone()),
             ("nft-set4", out.nft_set4.clone()),
             ("nft-set6", out.nft_set6.clone()),
-            ("lock-timeout", out.lock_timeout.map(|n| n.to_string())),
         ] {
             pairs.extend(v.map(|v| (k, v)));
         }
         if let Some(w) = watch {
             pairs.extend(w.on_ban.iter().map(|v| ("on-ban", v.clone())));
             pairs.extend(w.on_login.iter().map(|v| ("on-login", v.clone())));
-            pairs.extend(w.hook_timeout.iter().map(|v| ("hook-timeout", v.to_string())));
             pairs.extend(w.hook_env.iter().map(|v| ("hook-env", v.clone())));
-            pairs.extend(w.reconcile.iter().map(|v| ("reconcile", v.clone())));
             if w.syslog {
                 pairs.push(("syslog", "yes".into()));
             }
         }
         for (k, v) in pairs {
             set(k, &v)?;
+        }
+        // Paths are taken as they are (a path need not be UTF-8), durations
+        // and seconds as clap's value parsers typed them.
+        self.out = out.out.clone().or(self.out.take());
+        self.state = out.state.clone().or(self.state.take());
+        self.allow_file = out.allow_file.clone().or(self.allow_file.take());
+        if let Some(d) = scan.and_then(|s| s.journal_dir.clone()) {
+            self.journal_dir = Some(d);
+        }
+        if let Some(s) = scan {
+            self.window = s.window.or(self.window);
+            self.expire = s.expire.or(self.expire);
+        }
+        self.lock_timeout = out.lock_timeout.or(self.lock_timeout);
+        if let Some(w) = watch {
+            self.hook_timeout = w.hook_timeout.or(self.hook_timeout);
+            self.reconcile = w.reconcile.or(self.reconcile);
         }
         // Repeatable flags replace the file's values; a source given as a
         // flag (log files or the journal) replaces the file's other one.
@@ -305,20 +312,46 @@ fn unquote(v: &str) -> &str {
     v
 }
 
-/// `90`, `90s`, `10m`, `2h`, `7d`, `2w` to seconds.
+/// The longest duration any setting takes: 100 years. Longer is a typo or
+/// an attempt to overflow the clock (`now + d` must never wrap).
+pub const MAX_DURATION: i64 = 100 * 36525 * 864;
+
+/// `90`, `90s`, `10m`, `2h`, `7d`, `2w` to seconds, from 1 s up to
+/// [`MAX_DURATION`]. The one parser of durations: clap's value parser for
+/// the flags and the config file's keys both call it.
 pub fn parse_duration(v: &str) -> Result<i64, String> {
     let v = v.trim();
     let digits = v.bytes().take_while(u8::is_ascii_digit).count();
-    let n: i64 = v[..digits].parse().map_err(|_| format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d"))?;
+    let bad = || format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d");
     let unit = match &v[digits..] {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
         "w" => 7 * 86400,
-        _ => return Err(format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d")),
+        _ => return Err(bad()),
     };
-    n.checked_mul(unit).filter(|&s| s > 0).ok_or_else(|| format!("{v:?} is not a positive duration"))
+    if digits == 0 {
+        return Err(bad());
+    }
+    let too_long = || format!("{v:?} is longer than 100 years");
+    // More digits than an i64 holds is too long too, not "not a duration".
+    let n: i64 = v[..digits].parse().map_err(|_| too_long())?;
+    match n.checked_mul(unit) {
+        Some(0) => Err(format!("{v:?} is not a positive duration")),
+        Some(s) if s <= MAX_DURATION => Ok(s),
+        _ => Err(too_long()),
+    }
+}
+
+/// A number of seconds (`--lock-timeout`, `--hook-timeout`), up to
+/// [`MAX_DURATION`].
+pub fn parse_seconds(v: &str) -> Result<u64, String> {
+    let n = v.parse::<u64>().map_err(|_| format!("{v:?} is not a number of seconds"))?;
+    if n > MAX_DURATION as u64 {
+        return Err(format!("{v:?} is longer than 100 years"));
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -406,6 +439,14 @@ fn firewall(raw: &Raw) -> Result<Firewall, Error> {
             {
                 return Err(Error::Config(format!("--table {t:?}: not a valid table name")));
             }
+            // pfctl is given the list file by name, as one argv string.
+            let out = raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT));
+            if out.to_str().is_none() {
+                return Err(Error::Config(format!(
+                    "--out {}: not UTF-8, and pfctl is given the list file by name",
+                    out.display()
+                )));
+            }
             Firewall::Pf(PfTarget { table: t })
         }
         "nftables" | "nft" => {
@@ -468,6 +509,14 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(600));
         assert_eq!(parse_duration("7d"), Ok(604800));
         assert!(parse_duration("0s").is_err() && parse_duration("5y").is_err() && parse_duration("").is_err());
+        assert!(parse_duration("m").is_err() && parse_duration("-5s").is_err());
+        assert_eq!(parse_duration("36500d"), Ok(36500 * 86400));
+        for long in ["9223372036854775807s", "9223372036854775807", "99999999999999999999d", "5300w", "36600d"] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(e.contains("longer than 100 years"), "{long}: {e}");
+        }
+        assert_eq!(parse_seconds("30"), Ok(30));
+        assert!(parse_seconds("18446744073709551615").unwrap_err().contains("100 years"));
     }
 
     #[test]

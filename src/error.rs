@@ -33,12 +33,18 @@ pub enum Error {
     /// Another badguys holds the lock.
     #[error("another badguys is running: {} is locked; gave up after {secs}s", lock.display())]
     Busy { lock: PathBuf, secs: u64 },
+    /// The system refused something badguys needs to run at all, whatever
+    /// its configuration: blocking signals, watching files (inotify,
+    /// kqueue), pledge(2) or unveil(2).
+    #[error("{what}: {err}")]
+    System { what: String, err: io::Error },
 }
 
 /// Exit statuses, documented in the README, `--help` and badguys(8).
 pub mod exit {
     pub const OK: i32 = 0;
-    /// Anything not foreseen below.
+    /// Anything not foreseen below, and the system refusing what badguys
+    /// needs to run (signals, file watching, the sandbox).
     pub const INTERNAL: i32 = 1;
     /// Bad usage, flag value or configuration.
     pub const USAGE: i32 = 2;
@@ -59,6 +65,7 @@ impl Error {
             }
             Error::Output { .. } | Error::Firewall { .. } => exit::OUTPUT,
             Error::Busy { .. } => exit::BUSY,
+            Error::System { .. } => exit::INTERNAL,
         }
     }
 }

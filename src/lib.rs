@@ -34,3 +34,29 @@ pub use error::{exit, Error};
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
+
+/// A testing aid from the environment (`BADGUYS_NOW`, `BADGUYS_JOURNALCTL`),
+/// honoured only in debug builds: the integration tests run the debug
+/// binary, and a release build run by root must not let its environment
+/// set the clock or choose a program to run.
+pub(crate) fn debug_env(name: &str) -> Option<String> {
+    debug_env_if(cfg!(debug_assertions), name)
+}
+
+fn debug_env_if(enabled: bool, name: &str) -> Option<String> {
+    if !enabled {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn testing_aids_are_ignored_in_release_builds() {
+        // PATH is always set: read through the accessor it shows the gate.
+        assert!(super::debug_env_if(true, "PATH").is_some());
+        assert_eq!(super::debug_env_if(false, "PATH"), None);
+        assert_eq!(super::debug_env("PATH").is_some(), cfg!(debug_assertions));
+    }
+}

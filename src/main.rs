@@ -9,9 +9,9 @@ use anyhow::Result;
 use clap::Parser;
 use tracing::{info, warn};
 
-use badguys::addr::{ip_order, parse_ip, Net};
+use badguys::addr::{check_width, ip_order, parse_ip, Net};
 use badguys::cli::{BanArgs, CheckArgs, Cli, Command, ExplainArgs, ListArgs, SyncArgs, UnbanArgs, WatchArgs};
-use badguys::config::{parse_duration, Config};
+use badguys::config::Config;
 use badguys::parse::time::iso;
 use badguys::parse::{Clock, Rule, ScanStats};
 use badguys::rules::{self, Spared};
@@ -73,7 +73,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
-    // The lock covers state, list and firewall; a dry run changes none.
+    // The lock covers state, list and firewall; a dry run writes nothing
+    // at all (not even the lock file, nor a corrupt state set aside).
     let _lock = if a.dry_run { None } else { Some(store::lock(&cfg.output.out, cfg.output.lock_timeout)?) };
     // The timer's common case: nothing new anywhere. Decided from the
     // head of the state file alone.
@@ -89,11 +90,11 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
     if cfg.journal_auto {
         info!("{} does not exist: reading sshd's entries from the systemd journal", cfg.logs[0].display());
     }
-    let mut engine = Engine::open(cfg)?;
+    let mut engine = if a.dry_run { Engine::open_dry_run(cfg)? } else { Engine::open(cfg)? };
     let mut clock = Clock::system();
     let mut stats = ScanStats::default();
     let batch = engine.ingest(&mut clock, &mut stats)?;
-    let out = engine.evaluate(None, clock.now());
+    let out = engine.evaluate(true, clock.now());
     let current = store::read(&cfg.output.out)?;
     for j in &current.junk {
         warn!("{}:{}: not an address or network, dropped: {:?}", cfg.output.out.display(), j.line, j.text);
@@ -146,7 +147,13 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
         store::write_atomic(&cfg.output.out, &content, 0o644)?;
         info!("wrote {} ({} entries)", cfg.output.out.display(), list.len());
     }
-    let reloaded = if changed || a.reload {
+    if !changed && engine.stale {
+        info!(
+            "{} unchanged, but the firewall may lag behind it (a failed reload or watch step): reloading",
+            cfg.output.out.display()
+        );
+    }
+    let reloaded = if changed || a.reload || engine.stale {
         // Entries the last run did not publish get their open connections cut.
         let new = badguys::firewall::added(&current.entries, &list);
         cfg.output.firewall.replace(&list, &cfg.output.out, &new).map(|()| true)
@@ -154,7 +161,14 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
         info!("{} unchanged: nothing written, firewall not reloaded", cfg.output.out.display());
         Ok(false)
     };
-    // The state is saved even when the reload failed: the list is written.
+    // The state is saved even when the reload failed (the list is
+    // written), marked so that the next sync reloads.
+    match &reloaded {
+        Ok(_) => {
+            engine.published(true);
+        }
+        Err(_) => engine.stale = true,
+    }
     engine.save()?;
     // The process ends here: freeing tens of thousands of records one by
     // one would only cost time.
@@ -251,14 +265,24 @@ fn change(cfg: &Config, f: impl FnOnce(&mut Engine<'_>, i64) -> Result<bool>) ->
         return Ok(false);
     }
     engine.dirty = true;
-    engine.evaluate(Some(&[]), now);
+    engine.evaluate(false, now);
     let list = engine.blocklist(&mut |_, _, _| {});
     let content = store::render(&list);
     if content != current.bytes {
         store::write_atomic(&cfg.output.out, &content, 0o644)?;
     }
+    // Saved after the reload, marked stale when it failed, so that the
+    // next sync reloads even though the list is unchanged.
+    let reloaded =
+        cfg.output.firewall.replace(&list, &cfg.output.out, &badguys::firewall::added(&current.entries, &list));
+    match &reloaded {
+        Ok(()) => {
+            engine.published(true);
+        }
+        Err(_) => engine.stale = true,
+    }
     engine.save()?;
-    cfg.output.firewall.replace(&list, &cfg.output.out, &badguys::firewall::added(&current.entries, &list))?;
+    reloaded?;
     Ok(true)
 }
 
@@ -268,17 +292,19 @@ fn target(s: &str) -> Result<Net> {
 
 fn ban(cfg: &Config, a: &BanArgs) -> Result<()> {
     let net = target(&a.target)?;
+    check_width(net, a.force).map_err(|e| Error::Config(format!("{e}; --force bans it anyway")))?;
     if let Some(e) = cfg.output.allow.entries().iter().find(|e| e.net.overlaps(&net)) {
         warn!("{net} overlaps allowed {} ({}): that part stays unblocked", e.net, allow_source(&e.source));
     }
-    let until =
-        a.duration.as_deref().map(parse_duration).transpose().map_err(|e| Error::Config(format!("--for: {e}")))?;
+    // --for is at most 100 years (the value parser), and the sum saturates.
+    let mut until = None;
     change(cfg, |engine, now| {
         let reason = a.reason.clone().unwrap_or_else(|| "banned by hand".into());
-        engine.state.manual.insert(net, Manual { since: now, until: until.map(|d| now + d), reason });
+        until = a.duration.map(|d| now.saturating_add(d));
+        engine.state.manual.insert(net, Manual { since: now, until, reason });
         Ok(true)
     })?;
-    info!("banned {net}{}", a.duration.as_deref().map(|d| format!(" for {d}")).unwrap_or_default());
+    info!("banned {net}{}", until.map(|u| format!(" until {}", iso(u))).unwrap_or_default());
     Ok(())
 }
 
@@ -297,7 +323,8 @@ fn list(cfg: &Config, a: &ListArgs) -> Result<()> {
     let st = &Engine::peek(cfg)?;
     let mut ips: Vec<(&IpAddr, &Record)> = st.records.iter().filter(|(_, r)| a.all || r.listed.is_some()).collect();
     ips.sort_by(|x, y| ip_order(*x.0, *y.0));
-    let expire = |r: &Record| cfg.policy.expire.map(|e| iso(r.last + e)).unwrap_or_else(|| "never".into());
+    let expire =
+        |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
     let host = badguys::watch::hostname();
     let mut out = io::BufWriter::new(io::stdout().lock());
     if !a.json {
@@ -384,7 +411,7 @@ fn explain(cfg: &Config, a: &ExplainArgs) -> Result<()> {
                 Some(t) => {
                     writeln!(o, "  listed since {} by the rules", iso(t))?;
                     if let Some(e) = p.expire {
-                        writeln!(o, "  leaves the list at {} unless seen again", iso(r.last + e))?;
+                        writeln!(o, "  leaves the list at {} unless seen again", iso(r.last.saturating_add(e)))?;
                     }
                 }
                 None if rules::qualifies(r, p) => {
@@ -454,6 +481,10 @@ fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
     Err(Error::Config(format!("{} problems found", problems.len())).into())
 }
 
+/// Loads the list file into the firewall, through the same filters as
+/// every other way into it: the allowlist (and the reserved ranges) is
+/// carved out, and a network wider than /8 or /32 loads only when it is a
+/// manual ban given with `--force` (in the state).
 fn reload(cfg: &Config) -> Result<()> {
     let o = &cfg.output;
     let _lock = store::lock(&o.out, o.lock_timeout)?;
@@ -464,11 +495,32 @@ fn reload(cfg: &Config) -> Result<()> {
     for j in &current.junk {
         warn!("{}:{}: not an address or network, not loaded: {:?}", o.out.display(), j.line, j.text);
     }
-    let mut list = current.entries;
+    // Manual bans (wide ones were given with --force), and the pieces the
+    // allowlist carved out of them.
+    let manual: Vec<Net> = Engine::peek(cfg)?.manual.into_keys().collect();
+    let forced = |net: &Net| manual.iter().any(|m| m.contains(net));
+    let mut entries = current.entries;
+    entries.sort();
+    entries.dedup();
+    let mut list = Vec::with_capacity(entries.len());
+    for net in &entries {
+        if let Err(e) = check_width(*net, forced(net)) {
+            warn!("{}: {e}: not loaded (`badguys ban --force {net}` lists it)", o.out.display());
+            continue;
+        }
+        let (pieces, cut) = o.allow.carve(*net);
+        for e in cut {
+            let what =
+                if pieces.is_empty() { "not loaded".to_string() } else { format!("{} pieces loaded", pieces.len()) };
+            warn!("{net} overlaps allowed {} ({}): {what}", e.net, allow_source(&e.source));
+        }
+        list.extend(pieces);
+    }
     list.sort();
     list.dedup();
-    if !current.junk.is_empty() {
-        // pf reads the file itself: hand it a clean copy, never the junk.
+    if !current.junk.is_empty() || list != entries {
+        // pf reads the file itself: hand it a clean copy, never the junk
+        // nor an allowed address.
         store::write_atomic(&o.out, &store::render(&list), 0o644)?;
     }
     // The list as it was: nothing is new, no state is killed.

@@ -73,7 +73,7 @@ pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: O
 pub fn qualifies(rec: &Record, policy: &Policy) -> bool {
     let need = policy.threshold.max(1) as usize;
     let r = &rec.recent;
-    r.len() >= need && policy.window.is_none_or(|w| r.windows(need).any(|s| s[need - 1] - s[0] <= w))
+    r.len() >= need && policy.window.is_none_or(|w| r.windows(need).any(|s| s[need - 1].saturating_sub(s[0]) <= w))
 }
 
 /// What one evaluation changed.
@@ -123,7 +123,7 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
     }
     if let Some(expire) = policy.expire {
         for (ip, rec) in state.records.iter_mut() {
-            if rec.listed.is_some() && now - rec.last > expire {
+            if rec.listed.is_some() && now.saturating_sub(rec.last) > expire {
                 rec.listed = None;
                 rec.recent.clear();
                 out.expired.push(*ip);
@@ -292,6 +292,23 @@ mod tests {
                 assert!(r.users.iter().all(|u| u.len() <= USER_MAX));
             }
         }
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_clock_never_wrap() {
+        // Times from a state file or a long --expire: sums and differences
+        // saturate instead of wrapping (and panicking in debug builds).
+        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        count(&mut s, &p, A, x, None, 1, i64::MIN);
+        assert!(!count(&mut s, &p, A, x, None, 1, i64::MAX), "a span of the whole clock is not within 60 s");
+        let mut s = State::default();
+        assert!(count(&mut s, &p, A, x, None, 2, 0));
+        let allow = Allowlist::new();
+        assert_eq!(evaluate(&mut s, None, &allow, &p, 0).listed, vec![x]);
+        s.records.get_mut(&x).unwrap().last = i64::MIN;
+        assert_eq!(evaluate(&mut s, Some(&[]), &allow, &p, i64::MAX).expired, vec![x]);
     }
 
     #[test]

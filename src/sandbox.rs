@@ -1,7 +1,8 @@
 //! Least privilege for `watch` on OpenBSD: after start-up, unveil(2) limits
 //! the file system to what badguys reads, writes and runs, and pledge(2) to
 //! the system calls it needs. Elsewhere this does nothing (systemd's unit
-//! sandboxes the service instead).
+//! sandboxes the service instead). A refusal is a system error (exit 1),
+//! not a usage error.
 
 use crate::config::Config;
 use crate::Error;
@@ -16,7 +17,10 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
         let m = CString::new(perms).expect("no NUL");
         // SAFETY: NUL-terminated strings that outlive the call.
         if unsafe { nix::libc::unveil(p.as_ptr(), m.as_ptr()) } == -1 {
-            return Err(Error::Config(format!("unveil {}: {}", path.display(), std::io::Error::last_os_error())));
+            return Err(Error::System {
+                what: format!("unveil {}", path.display()),
+                err: std::io::Error::last_os_error(),
+            });
         }
         Ok(())
     }
@@ -41,7 +45,7 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
     unveil(Path::new("/dev/null"), "rw")?;
     // SAFETY: two NULLs lock the unveil list.
     if unsafe { nix::libc::unveil(std::ptr::null(), std::ptr::null()) } == -1 {
-        return Err(Error::Config(format!("unveil: {}", std::io::Error::last_os_error())));
+        return Err(Error::System { what: "unveil".into(), err: std::io::Error::last_os_error() });
     }
     pledge()
 }
@@ -54,7 +58,7 @@ fn pledge() -> Result<(), Error> {
     let promises = CString::new("stdio rpath wpath cpath fattr flock proc exec").expect("no NUL");
     // SAFETY: a NUL-terminated string; NULL leaves exec promises unset.
     if unsafe { nix::libc::pledge(promises.as_ptr(), std::ptr::null()) } == -1 {
-        return Err(Error::Config(format!("pledge: {}", std::io::Error::last_os_error())));
+        return Err(Error::System { what: "pledge".into(), err: std::io::Error::last_os_error() });
     }
     Ok(())
 }

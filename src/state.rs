@@ -223,6 +223,10 @@ pub struct Meta {
     pub policy: u64,
     /// Size and modification time (ns) of the blocklist file as written.
     pub out: (u64, i64),
+    /// The blocklist file or the firewall may lag behind the records (a
+    /// reload failed, a decision is not published yet): the next sync
+    /// must not skip, and reloads the firewall.
+    pub stale: bool,
 }
 
 /// Everything that survives a restart.

@@ -29,11 +29,11 @@ use crate::state::{AllowEntry, Allowlist, Cursor, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
 use crate::Error;
 
-/// What one [`Engine::ingest`] read and found.
+/// What one [`Engine::ingest`] read and found. (The addresses that
+/// reached the threshold stay in the engine until they are decided and
+/// published: see [`Engine::evaluate`] and [`Engine::published`].)
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Addresses whose attacks reached the threshold in this batch.
-    pub hot: Vec<IpAddr>,
     /// Addresses that are or were listed and logged in successfully.
     pub alarms: Vec<(IpAddr, Vec<u8>)>,
     /// Files read (or found unchanged).
@@ -64,12 +64,35 @@ pub struct Engine<'c> {
     /// Journal entries gathered by a follower (watch), read instead of
     /// running journalctl once.
     feed: Option<Feed>,
+    /// A dry run: nothing is written, not even a corrupt state set aside.
+    dry: bool,
+    /// Addresses that reached the threshold and are not evaluated yet:
+    /// kept when a step fails after counting, so the next step decides them.
+    hot: Vec<IpAddr>,
+    /// Addresses an evaluation listed whose publish (list file and
+    /// firewall) has not succeeded yet: kept across failed steps.
+    unpublished: Vec<IpAddr>,
+    /// The list file or the firewall may lag behind the records: read from
+    /// the state file, set while a full publish has not succeeded. A sync
+    /// then neither skips ([`nothing_new`]) nor leaves the firewall alone.
+    pub stale: bool,
 }
 
 impl<'c> Engine<'c> {
     /// Loads the state. A missing file is a first run; a corrupt one is
     /// reported, kept aside as `STATE.corrupt`, and rebuilt from the logs.
     pub fn open(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        Engine::new(cfg, false)
+    }
+
+    /// Loads the state for a dry run, which writes nothing at all: a
+    /// corrupt state is reported, left where it is, and read as empty.
+    /// [`Engine::save`] refuses to write.
+    pub fn open_dry_run(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        Engine::new(cfg, true)
+    }
+
+    fn new(cfg: &'c Config, dry: bool) -> Result<Engine<'c>, Error> {
         let mut e = Engine {
             cfg,
             state: State::default(),
@@ -80,6 +103,10 @@ impl<'c> Engine<'c> {
             dirty: false,
             allow: cfg.output.allow.clone(),
             feed: None,
+            dry,
+            hot: Vec::new(),
+            unpublished: Vec::new(),
+            stale: false,
         };
         e.load_state()?;
         Ok(e)
@@ -91,8 +118,13 @@ impl<'c> Engine<'c> {
         match statefile::read(path)? {
             None => self.state = State::default(),
             Some(Ok(st)) => self.state = st,
+            Some(Err(why)) if self.dry => {
+                warn!("state file {} is unusable ({why}); dry run: left as it is, read as empty", path.display());
+                self.state = State::default();
+                self.rebuilt = Some(why.to_string());
+            }
             Some(Err(why)) => {
-                let aside = path.with_extension("corrupt");
+                let aside = corrupt_path(path);
                 warn!(
                     "state file {} is unusable ({why}); kept as {}, rebuilding from the logs",
                     path.display(),
@@ -104,6 +136,7 @@ impl<'c> Engine<'c> {
                 self.dirty = true;
             }
         }
+        self.stale = self.state.meta.stale;
         Ok(())
     }
 
@@ -139,11 +172,12 @@ impl<'c> Engine<'c> {
         // Addresses that reached the threshold; evaluate() sorts and dedups.
         let mut hot = Vec::new();
         if let Some(j) = &cfg.journal {
-            self.ingest_journal(j, clock, stats, &mut batch, &mut hot)?;
-            if batch.progressed || !hot.is_empty() {
+            let res = self.ingest_journal(j, clock, stats, &mut batch, &mut hot);
+            self.keep_hot(hot);
+            res?;
+            if batch.progressed {
                 self.dirty = true;
             }
-            batch.hot = hot;
             return Ok(batch);
         }
         let known = std::mem::take(&mut self.state.cursors);
@@ -229,12 +263,21 @@ impl<'c> Engine<'c> {
             }
         }
         self.state.cursors = cursors;
+        self.keep_hot(hot);
         result?;
-        if batch.progressed || !hot.is_empty() {
+        if batch.progressed {
             self.dirty = true;
         }
-        batch.hot = hot;
         Ok(batch)
+    }
+
+    /// What was counted stays counted even when the step then fails: the
+    /// addresses wait in the engine for the next evaluation.
+    fn keep_hot(&mut self, hot: Vec<IpAddr>) {
+        if !hot.is_empty() {
+            self.hot.extend(hot);
+            self.dirty = true;
+        }
     }
 
     fn ingest_journal(
@@ -304,26 +347,60 @@ impl<'c> Engine<'c> {
         })
     }
 
-    /// Lists, spares and expires (see [`rules::evaluate`]); marks the
-    /// state dirty when it changed.
-    pub fn evaluate(&mut self, only: Option<&[IpAddr]>, now: i64) -> Outcome {
+    /// Lists, spares and expires (see [`rules::evaluate`]): every record
+    /// when `all`, else the addresses that reached the threshold since the
+    /// last evaluation (however many failed steps ago). Marks the state
+    /// dirty when it changed; the newly listed wait for [`Engine::published`].
+    pub fn evaluate(&mut self, all: bool, now: i64) -> Outcome {
+        let hot = std::mem::take(&mut self.hot);
+        let only = if all { None } else { Some(&hot[..]) };
         let out = rules::evaluate(&mut self.state, only, &self.allow, &self.cfg.policy, now);
         if !out.listed.is_empty() || !out.expired.is_empty() || !out.lapsed.is_empty() {
             self.dirty = true;
         }
+        self.unpublished.extend_from_slice(&out.listed);
         out
+    }
+
+    /// The listed addresses not published yet, as hosts.
+    pub fn unpublished(&self) -> Vec<Net> {
+        let listed = |ip: &&IpAddr| self.state.records.get(ip).is_some_and(|r| r.listed.is_some());
+        self.unpublished.iter().filter(listed).map(|ip| Net::host(*ip)).collect()
+    }
+
+    /// The list file and the firewall took everything decided so far (all
+    /// of it when `full`): returns the newly listed addresses that are now
+    /// published, sorted, for the log and the hooks.
+    pub fn published(&mut self, full: bool) -> Vec<IpAddr> {
+        let mut ips = std::mem::take(&mut self.unpublished);
+        ips.retain(|ip| self.state.records.get(ip).is_some_and(|r| r.listed.is_some()));
+        ips.sort_by(|a, b| crate::addr::ip_order(*a, *b));
+        ips.dedup();
+        if full {
+            self.stale = false;
+        }
+        ips
     }
 
     /// Entries of the blocklist file that no rule or ban put there (added
     /// by hand, or the list of the script badguys replaces) become manual
     /// bans, so they are kept. An entry whose address has a record is
-    /// badguys' own (expired or unbanned since) and is not taken back.
+    /// badguys' own (expired or unbanned since) and is not taken back. A
+    /// network wider than an IPv4 /8 or an IPv6 /32 is refused with a
+    /// warning (only `ban --force` lists one).
     pub fn import(&mut self, current: &store::Current, now: i64) -> usize {
         let mut n = 0;
+        // What the allowlist carved out of a manual network is listed in
+        // pieces: a piece is that ban's, not a new one.
+        let nets: Vec<Net> = self.state.manual.keys().filter(|m| !m.is_host()).copied().collect();
         for net in &current.entries {
             let own = net.is_host()
                 && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0);
-            if own || self.state.manual.contains_key(net) {
+            if own || self.state.manual.contains_key(net) || nets.iter().any(|m| m.contains(net)) {
+                continue;
+            }
+            if let Err(e) = crate::addr::check_width(*net, false) {
+                warn!("{}: {e}: dropped (`badguys ban --force {net}` lists it)", self.cfg.output.out.display());
                 continue;
             }
             let reason = format!("found in {}", self.cfg.output.out.display());
@@ -349,10 +426,20 @@ impl<'c> Engine<'c> {
     /// Writes the state file when it changed, or when what the next run
     /// needs to skip work (its meta line) changed.
     pub fn save(&mut self) -> Result<(), Error> {
+        self.save_lagging(false)
+    }
+
+    /// [`Engine::save`], saying whether the list file is known to lag
+    /// behind the firewall (watch writes the file at most every 2 s).
+    pub fn save_lagging(&mut self, file_lags: bool) -> Result<(), Error> {
+        if self.dry {
+            return Ok(());
+        }
         let meta = Meta {
             due: due(&self.state, self.cfg.policy.expire),
             policy: self.cfg.fingerprint(),
             out: list_identity(&self.cfg.output.out),
+            stale: file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
         };
         if !self.dirty && meta == self.state.meta {
             return Ok(());
@@ -372,11 +459,31 @@ impl<'c> Engine<'c> {
     }
 }
 
+/// Where an unusable state file is kept aside: `STATE.corrupt`, the whole
+/// name kept (`badguys.state` becomes `badguys.state.corrupt`).
+pub fn corrupt_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".corrupt");
+    state.with_file_name(name)
+}
+
 /// The earliest time something leaves the list without a new line.
 fn due(st: &State, expire: Option<i64>) -> Option<i64> {
-    let expiries =
-        expire.into_iter().flat_map(|e| st.records.values().filter(|r| r.listed.is_some()).map(move |r| r.last + e));
+    let listed = st.records.values().filter(|r| r.listed.is_some());
+    let expiries = expire.into_iter().flat_map(|e| listed.clone().map(move |r| r.last.saturating_add(e)));
     expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
+}
+
+/// The identity of the blocklist file if it holds `content`, as watch
+/// just wrote or read it; else one that matches no file, so that the next
+/// step takes in what someone wrote there meanwhile (an edit between the
+/// write and the stat would otherwise pass for watch's own).
+fn seen_as(out: &Path, content: &[u8]) -> (u64, i64) {
+    let seen = list_identity(out);
+    match fs::read(out) {
+        Ok(now) if now == content => seen,
+        _ => (u64::MAX, i64::MIN),
+    }
 }
 
 /// Size and modification time of the blocklist file.
@@ -386,7 +493,9 @@ fn list_identity(out: &Path) -> (u64, i64) {
 
 /// Whether a sync at `now` would find nothing to do: every log file is
 /// exactly where its cursor left it, nothing falls due, the settings and
-/// the blocklist file are as the state was saved with. Reads only the head
+/// the blocklist file are as the state was saved with, and nothing decided
+/// is waiting to be published (a failed reload, a failed watch step).
+/// Reads only the head
 /// of the state file; any doubt answers `None` (do the full run).
 /// `Some(n)` is the number of files checked.
 pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
@@ -394,7 +503,8 @@ pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
         return None;
     }
     let (cursors, meta) = statefile::read_head(&cfg.output.state)?;
-    if meta.policy != cfg.fingerprint()
+    if meta.stale
+        || meta.policy != cfg.fingerprint()
         || meta.due.is_some_and(|d| d <= now)
         || meta.out != list_identity(&cfg.output.out)
     {
@@ -509,7 +619,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         sigs.add(s);
     }
-    sigs.thread_block().map_err(|e| Error::Config(format!("cannot block signals: {e}")))?;
+    sigs.thread_block().map_err(|e| Error::System { what: "cannot block signals".into(), err: e.into() })?;
     let (tx, rx) = mpsc::channel::<Msg>();
     {
         let tx = tx.clone();
@@ -547,7 +657,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             }
         }
     })
-    .map_err(|e| Error::Config(format!("cannot watch files: {e}")))?;
+    .map_err(|e| Error::System { what: "cannot watch files".into(), err: notify_error(e) })?;
     let dirs: BTreeSet<PathBuf> = names.iter().map(|(d, _)| d.clone()).collect();
     for d in &dirs {
         watcher
@@ -615,7 +725,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         }
         if engine.dirty && (last_save.elapsed() >= SAVE_EVERY || stop) {
             let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout);
-            if let Err(e) = lock.and_then(|_l| engine.save()) {
+            if let Err(e) = lock.and_then(|_l| engine.save_lagging(published.file_dirty)) {
                 warn!("{e}");
             }
             last_save = Instant::now();
@@ -709,10 +819,11 @@ impl Published {
     fn flush(&mut self, out: &Path, force: bool) -> Result<(), Error> {
         if self.file_dirty && (force || self.flush_due() == Some(Duration::ZERO)) {
             let list: Vec<Net> = self.set.iter().copied().collect();
-            store::write_atomic(out, &store::render(&list), 0o644)?;
+            let content = store::render(&list);
+            store::write_atomic(out, &content, 0o644)?;
             self.file_dirty = false;
             self.last_write = Some(Instant::now());
-            self.seen = list_identity(out);
+            self.seen = seen_as(out, &content);
         }
         Ok(())
     }
@@ -734,10 +845,12 @@ fn step(
     let reloaded = engine.refresh()?;
     let mut clock = Clock::system();
     let batch = engine.ingest(&mut clock, stats)?;
-    let out = engine.evaluate(if full { None } else { Some(&batch.hot) }, clock.now());
+    let out = engine.evaluate(full, clock.now());
     let edited = list_identity(&cfg.output.out) != published.seen;
     let full = full || reloaded || edited || !out.expired.is_empty() || !out.lapsed.is_empty();
     if full {
+        // Until the replace is through, file and firewall may lag.
+        engine.stale = true;
         let current = store::read(&cfg.output.out)?;
         engine.import(&current, clock.now());
         let list = engine.blocklist(&mut |net, e, pieces| {
@@ -756,9 +869,14 @@ fn step(
         published.set = list.into_iter().collect();
         published.file_dirty = false;
         published.last_write = Some(Instant::now());
-        published.seen = list_identity(&cfg.output.out);
+        published.seen = seen_as(&cfg.output.out, &content);
     } else {
-        let new: Vec<Net> = out.listed.iter().map(|ip| Net::host(*ip)).filter(|n| !published.set.contains(n)).collect();
+        // Everything listed and not yet published, from this step or one
+        // that failed: a decision survives until it is in the firewall.
+        let mut new = engine.unpublished();
+        new.retain(|n| !published.set.contains(n));
+        new.sort();
+        new.dedup();
         cfg.output.firewall.add(&new)?;
         if !new.is_empty() {
             published.set.extend(new);
@@ -766,7 +884,8 @@ fn step(
         }
         published.flush(&cfg.output.out, false)?;
     }
-    for ip in &out.listed {
+    let banned = engine.published(full);
+    for ip in &banned {
         info!("banned {ip} ({})", engine.state.records[ip].rules_summary());
     }
     for ip in &out.expired {
@@ -776,13 +895,12 @@ fn step(
         info!("manual ban of {net} lapsed");
     }
     drop(_lock);
-    if let Some(h) = on_ban.filter(|_| !out.listed.is_empty()) {
-        let lines: String = out
-            .listed
+    if let Some(h) = on_ban.filter(|_| !banned.is_empty()) {
+        let lines: String = banned
             .iter()
             .map(|ip| json_line(&ip.to_string(), engine.state.records.get(ip), "ban", host, &[]) + "\n")
             .collect();
-        fire(h, "ban", lines, out.listed.iter().map(|ip| ip.to_string()).collect(), host);
+        fire(h, "ban", lines, banned.iter().map(|ip| ip.to_string()).collect(), host);
     }
     if let Some(h) = on_login.filter(|_| !batch.alarms.is_empty()) {
         let lines: String = batch
@@ -810,6 +928,14 @@ fn fire(h: &Hook, event: &str, lines: String, addrs: Vec<String>, host: &str) {
     ];
     if let Fired::Dropped = h.fire(lines.into_bytes(), env) {
         warn!("{event} hook still busy: dropped a batch of {} addresses", addrs.len());
+    }
+}
+
+/// notify's error as the I/O error underneath, where there is one.
+fn notify_error(e: notify::Error) -> io::Error {
+    match e.kind {
+        notify::ErrorKind::Io(err) => err,
+        _ => io::Error::other(e.to_string()),
     }
 }
 

@@ -130,13 +130,15 @@ fn replace_of_100k_addresses_in_one_run() {
         list.push_str(&format!("2001:db8:{:x}::{:x}\n", i / 100, (i % 100) * 2 + 1));
     }
     e.write("badguys", &list);
-    let out = e.out();
+    let (out, state) = (e.out(), e.path("state"));
+    let reload =
+        ["reload", "--out", out.to_str().unwrap(), "--state", state.to_str().unwrap(), "--firewall", "nftables"];
     let t = Instant::now();
-    let r = run(ns.cmd(BIN, ["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"]));
+    let r = run(ns.cmd(BIN, reload));
     let first = t.elapsed();
     r.ok().stderr_has("100000 entries loaded into nftables");
     let t = Instant::now();
-    run(ns.cmd(BIN, ["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"])).ok();
+    run(ns.cmd(BIN, reload)).ok();
     let second = t.elapsed();
     let v4 = ns.set("badguys4").len();
     let v6 = ns.set("badguys6").len();

@@ -33,8 +33,9 @@ exit "$code"
 fn with_path(e: &Env, bin: &std::path::Path, args: &[&str]) -> Run {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let all: Vec<String> = if args.first() == Some(&"reload") {
-        let out = e.out().display().to_string();
-        ["reload", "--out", &out, "--firewall", "pf"].iter().chain(&args[1..]).map(|s| s.to_string()).collect()
+        let (out, state) = (e.out().display().to_string(), e.path("state").display().to_string());
+        let all = ["reload", "--out", &out, "--state", &state, "--firewall", "pf"];
+        all.iter().chain(&args[1..]).map(|s| s.to_string()).collect()
     } else {
         let mut a = vec!["--firewall", "pf"];
         a.extend_from_slice(args);
@@ -161,4 +162,77 @@ fn watch_adds_batches_and_kills_states() {
         "{calls:?}"
     );
     assert_eq!(e.read("pfctl.stdin"), "192.0.2.1\n2001:db8::2\n");
+}
+
+#[test]
+fn reload_applies_the_allowlist() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    // An admin allowlists their own address, which an older list holds.
+    e.write("badguys", "192.0.2.1\n198.51.100.0/24\n127.0.0.1\n203.0.113.5\n");
+    e.write("allow", "192.0.2.1\n198.51.100.7\n");
+    let allow = e.path("allow");
+    with_path(&e, &bin, &["reload", "--allow-file", allow.to_str().unwrap()])
+        .ok()
+        .stderr_has("overlaps allowed 192.0.2.1")
+        .stderr_has("overlaps allowed 127.0.0.0/8");
+    let loaded = e.read("pfctl.file");
+    for spared in ["192.0.2.1", "127.0.0.1", "198.51.100.0/24", "198.51.100.7\n"] {
+        assert!(!loaded.lines().any(|l| l == spared.trim()), "{spared} reached pf:\n{loaded}");
+    }
+    assert!(loaded.lines().any(|l| l == "203.0.113.5") && loaded.lines().any(|l| l == "198.51.100.128/25"), "{loaded}");
+    assert_eq!(loaded.lines().filter(|l| l.starts_with("198.51.100.")).count(), 8, "{loaded}");
+    assert_eq!(e.read("badguys"), loaded, "pf reads the file: it holds what was loaded");
+}
+
+#[test]
+fn a_failed_reload_is_retried_by_the_next_sync() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.write("pfctl.exit", "1");
+    with_path(&e, &bin, &[]).code(4);
+    assert_eq!(e.read("badguys"), "192.0.2.1\n");
+    std::fs::remove_file(e.path("pfctl.exit")).unwrap();
+    // The list is unchanged, but pf never got it: this sync reloads.
+    with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
+    assert_eq!(e.read("pfctl.calls").lines().count(), 2);
+    assert_eq!(e.read("pfctl.file"), "192.0.2.1\n");
+    // And then there is nothing to do.
+    with_path(&e, &bin, &[]).ok().stderr_has("unchanged");
+    assert_eq!(e.read("pfctl.calls").lines().count(), 2);
+    // A ban by hand whose reload failed is retried the same way.
+    e.write("pfctl.exit", "1");
+    let mut c = e.cmd(["ban", "203.0.113.9", "--firewall", "pf", "--allow-file", "/dev/null"]);
+    c.args(["--out", e.out().to_str().unwrap(), "--state", e.path("state").to_str().unwrap()]);
+    c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+    run(c).code(4);
+    std::fs::remove_file(e.path("pfctl.exit")).unwrap();
+    with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
+    assert_eq!(e.read("pfctl.file"), "192.0.2.1\n203.0.113.9\n");
+}
+
+#[test]
+fn a_ban_whose_watch_step_failed_is_published_by_the_next_sync() {
+    let e = Env::new();
+    let bin = fake_pfctl(&e);
+    e.write("auth.log", "");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut args = e.sync_args(&["--firewall", "pf"]);
+    args[0] = "watch".into();
+    let mut c = e.cmd(args);
+    c.env("PATH", &path);
+    let mut d = Daemon::spawn(c, e.path("watch.err"));
+    wait_for(10, "the first full replace", || e.read("pfctl.calls").contains("replace"));
+    // pf refuses the batch (and the full replaces watch retries with).
+    e.write("pfctl.exit", "1");
+    e.append("auth.log", &sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    wait_for(10, "the failed add", || d.log().contains("Table does not exist"));
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    std::fs::remove_file(e.path("pfctl.exit")).unwrap();
+    let calls = e.read("pfctl.calls").lines().count();
+    // Counted and decided, never in pf: the next sync must not say "unchanged".
+    with_path(&e, &bin, &[]).ok().stderr_has("pf reloaded");
+    assert_eq!(e.read("pfctl.calls").lines().count(), calls + 1);
+    assert_eq!(e.read("pfctl.file"), "192.0.2.1\n");
 }

@@ -152,3 +152,26 @@ fn an_overlong_line_breaks_bare_pairs_and_repeats() {
     e.sync(&["--dry-run"]).ok().stdout_has("+ 192.0.2.51\tinvalid-user=1\t").stderr_has("2 overlong lines");
     assert!(!e.sync(&["--dry-run"]).stdout.contains("192.0.2.50"));
 }
+
+#[test]
+fn runtime_failures_exit_with_the_code_of_their_kind() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    // The system refusing to watch files is no usage error (2): exit 1.
+    // Descriptors are closed and limited so that the watcher's are refused.
+    let mut args = e.sync_args(&[]);
+    args[0] = "watch".into();
+    let mut c = std::process::Command::new("sh");
+    c.current_dir(e.dir.path()).env_remove("RUST_LOG");
+    c.args(["-c", "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; ulimit -n 4 && exec \"$0\" \"$@\"", BIN]).args(&args);
+    run(c).code(1).stderr_has("cannot watch files: Too many open files");
+    // pfctl is given the list by name: a path it cannot take is refused
+    // before anything is written.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = e.dir.path().join(std::ffi::OsStr::from_bytes(b"list\xff"));
+    let mut c =
+        e.cmd(["sync", "--log", "auth.log", "--state", "state", "--allow-file", "/dev/null", "--firewall", "pf"]);
+    c.arg("--out").arg(&odd);
+    run(c).code(2).stderr_has("not UTF-8, and pfctl is given the list file by name");
+    assert!(!odd.exists());
+}

@@ -186,3 +186,97 @@ fn check_says_what_is_wrong() {
     let conf = e.path("conf");
     cmd(&e, &["--config", conf.to_str().unwrap(), "check"]).code(2).stderr_has("conf:1: threshold:");
 }
+
+#[test]
+fn a_dry_run_writes_nothing_not_even_a_corrupt_state_aside() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    // A first dry run creates nothing: no list, no state, no lock file.
+    e.sync(&["--dry-run"]).ok().stdout_has("+ 192.0.2.1");
+    let names = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(e.dir.path()).unwrap().map(|d| d.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(), ["auth.log"]);
+    e.sync(&[]).ok();
+    std::fs::remove_file(e.path("badguys.lock")).unwrap();
+    std::fs::write(e.path("state"), b"\x00\xff garbage").unwrap();
+    e.append("auth.log", &sshd(2, "Invalid user x from 192.0.2.2 port 1"));
+    let before = names();
+    e.sync(&["--dry-run"]).ok().stderr_has("dry run: left as it is").stdout_has("+ 192.0.2.2");
+    assert_eq!(names(), before, "no .corrupt copy, no lock file, no temp file");
+    assert_eq!(std::fs::read(e.path("state")).unwrap(), b"\x00\xff garbage");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+}
+
+#[test]
+fn a_corrupt_state_is_kept_aside_under_its_whole_name() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    let state = e.path("badguys.state");
+    let st = state.to_str().unwrap();
+    e.sync(&["--state", st]).ok();
+    std::fs::write(&state, b"garbage").unwrap();
+    e.sync(&["--state", st]).ok().stderr_has("kept as").stderr_has("badguys.state.corrupt");
+    assert_eq!(std::fs::read(e.path("badguys.state.corrupt")).unwrap(), b"garbage");
+    assert!(!e.path("badguys.corrupt").exists());
+}
+
+#[test]
+fn durations_are_at_most_100_years() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    // now + d wrapped: "banned", and the ban lapsed at once.
+    for long in ["9223372036854775807s", "99999999999999999999d", "36600d"] {
+        cmd(&e, &["ban", "192.0.2.9", "--for", long]).code(2).stderr_has("longer than 100 years");
+    }
+    e.sync(&["--expire", "9223372036854775807s"]).code(2).stderr_has("longer than 100 years");
+    e.sync(&["--window", "0s"]).code(2).stderr_has("not a positive duration");
+    let mut w = e.cmd(e.sync_args(&[]));
+    w.args(["--lock-timeout", "18446744073709551615"]);
+    run(w).code(2).stderr_has("longer than 100 years");
+    e.write("conf", "expire = 9223372036854775807\n");
+    let conf = e.path("conf");
+    let mut c = e.cmd(["--config", conf.to_str().unwrap()]);
+    c.args(e.sync_args(&[]));
+    run(c).code(2).stderr_has("conf:1: expire:").stderr_has("longer than 100 years");
+    assert!(!e.out().exists());
+    // The longest ban there is, is one.
+    cmd(&e, &["ban", "192.0.2.9", "--for", "36500d"]).ok().stderr_has("banned 192.0.2.9 until 21");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.9"]);
+    e.sync(&[]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.9"]);
+}
+
+#[test]
+fn networks_wider_than_8_or_32_need_force() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    for wide in ["0.0.0.0/0", "0.0.0.0/1", "10.0.0.0/7", "::/0", "2001:d00::/24"] {
+        cmd(&e, &["ban", wide]).code(2).stderr_has("is wider than").stderr_has("--force");
+    }
+    assert!(!e.out().exists());
+    cmd(&e, &["ban", "10.0.0.0/8"]).ok();
+    cmd(&e, &["ban", "2001:db8::/32"]).ok();
+    cmd(&e, &["ban", "64.0.0.0/3", "--force"]).ok();
+    let listed = ["10.0.0.0/8", "64.0.0.0/3", "2001:db8::/32"];
+    assert_eq!(lines(&e.read("badguys")), listed);
+    // Lines an admin adds to the list file go through the same check.
+    e.append("badguys", "0.0.0.0/0\n::/0\n198.51.100.0/24\n");
+    e.sync(&[]).ok().stderr_has("0.0.0.0/0 is wider than /8").stderr_has("::/0 is wider than /32");
+    assert_eq!(lines(&e.read("badguys")), ["10.0.0.0/8", "64.0.0.0/3", "198.51.100.0/24", "2001:db8::/32"]);
+    // The forced ban stays, and so does a network the allowlist carves
+    // into wide pieces.
+    cmd(&e, &["ban", "0.0.0.0/1", "--force"]).ok();
+    let out = e.read("badguys");
+    assert!(out.lines().any(|l| l == "32.0.0.0/3") && !out.contains("127.0.0.0/8"), "{out}");
+    let r = e.sync(&[]);
+    assert!(!r.ok().stderr.contains("wider than"), "{}", r.stderr);
+    assert_eq!(e.read("badguys"), out);
+    // reload loads no wide line that is not a forced ban.
+    e.append("badguys", "128.0.0.0/1\n");
+    cmd(&e, &["reload"]).ok().stderr_has("128.0.0.0/1 is wider than /8: it would block");
+    assert_eq!(e.read("badguys"), out);
+}

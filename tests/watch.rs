@@ -201,7 +201,34 @@ fn a_line_added_by_hand_while_watching_is_kept() {
     e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.2 port 1"));
     wait_for(5, "the next ban", || listed(&e, "192.0.2.2"));
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert!(listed(&e, "192.0.2.99"), "watch dropped a line added by hand:\n{}", e.read("badguys"));
+    assert!(listed(&e, "192.0.2.99"), "watch dropped a line added by hand:\n{}\n{}", e.read("badguys"), d.log());
     assert_eq!(d.stop(), 0);
     assert!(e.read("state").contains("manual\t192.0.2.99\t"), "{}", e.read("state"));
+}
+
+#[test]
+fn a_decision_survives_a_step_that_fails_after_counting() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Accepted publickey for me from 192.0.2.100 port 1 ssh2"));
+    let mut d = watch(&e, &[]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    // Held lock: the attack line and the rotation land between two steps,
+    // so the next step counts the line in auth.log.1, then fails on the
+    // missing live log (rotation with a gap before the create).
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(e.path("badguys.lock"));
+    let lock = nix::fcntl::Flock::lock(lock.unwrap(), nix::fcntl::FlockArg::LockExclusive).unwrap();
+    e.append("auth.log", &sshd(2, "Invalid user a from 192.0.2.1 port 1"));
+    std::fs::rename(e.log(), e.path("auth.log.1")).unwrap();
+    drop(lock);
+    wait_for(10, "the failed step", || {
+        d.log().contains("auth.log: No such file or directory (os error 2); waiting for it")
+    });
+    assert!(!listed(&e, "192.0.2.1"));
+    // The live log is back, with nothing new in it: the address counted by
+    // the failed step is listed now, not at the next reconcile (10 min).
+    e.append("auth.log", &sshd(3, "Accepted publickey for me from 192.0.2.100 port 1 ssh2"));
+    wait_for(5, "the decision of the failed step", || listed(&e, "192.0.2.1"));
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    assert_eq!(d.log().matches("banned 192.0.2.1 ").count(), 1, "{}", d.log());
+    assert_eq!(e.read("state").matches("hits=invalid-user:1\t").count(), 1, "counted once");
 }

@@ -20,8 +20,13 @@ pub struct PfTarget {
 impl PfTarget {
     /// Replaces the table with `file`, then kills the states of `new`.
     pub fn replace(&self, file: &Path, new: &[Net]) -> Result<(), Error> {
-        let file =
-            file.to_str().ok_or_else(|| Error::Config(format!("{}: pfctl needs a UTF-8 path", file.display())))?;
+        // Config refuses such a path already; should one get here, it is a
+        // reload that cannot happen (exit 4), not a usage error.
+        let file = file.to_str().ok_or_else(|| Error::Firewall {
+            command: format!("pfctl -t {} -T replace -f {}", self.table, file.display()),
+            status: "not run: pfctl needs a UTF-8 path".into(),
+            stderr: String::new(),
+        })?;
         super::run("pfctl", &["-t", &self.table, "-T", "replace", "-f", file], None)?;
         kill_states(new)
     }

@@ -29,10 +29,10 @@ impl Clock {
     }
 
     /// A clock at the current time, or at `BADGUYS_NOW` (RFC 3339) when
-    /// that is set: tests use it to replay a year rollover or an expiry.
+    /// that is set in a debug build: tests use it to replay a year rollover
+    /// or an expiry.
     pub fn system() -> Clock {
-        let now = std::env::var("BADGUYS_NOW")
-            .ok()
+        let now = crate::debug_env("BADGUYS_NOW")
             .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
             .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
         Clock::new(now)

@@ -40,9 +40,10 @@ pub struct Journal {
 /// The match every group of journalctl's filter carries.
 const ROOT: &str = "_UID=0";
 
-/// The journalctl program (`BADGUYS_JOURNALCTL` overrides it, for tests).
+/// The journalctl program (`BADGUYS_JOURNALCTL` overrides it in debug
+/// builds, for tests).
 pub fn program() -> String {
-    std::env::var("BADGUYS_JOURNALCTL").unwrap_or_else(|_| "journalctl".to_string())
+    crate::debug_env("BADGUYS_JOURNALCTL").unwrap_or_else(|| "journalctl".to_string())
 }
 
 /// Whether journalctl can be run.

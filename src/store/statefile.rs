@@ -174,6 +174,7 @@ fn meta<'a>(f: impl Iterator<Item = &'a str>) -> Result<Meta, String> {
                 let (a, b) = v.split_once(',').ok_or_else(|| format!("out={v:?}"))?;
                 m.out = (num(k, a)?, num(k, b)?);
             }
+            "stale" => m.stale = v == "1",
             _ => {}
         }
     }
@@ -290,7 +291,14 @@ pub fn render(st: &State) -> Vec<u8> {
     }
     let m = &st.meta;
     let due = m.due.map_or("-".to_string(), |t| t.to_string());
-    let _ = writeln!(s, "meta\tdue={due}\tpolicy={:016x}\tout={},{}", m.policy, m.out.0, m.out.1);
+    let _ = writeln!(
+        s,
+        "meta\tdue={due}\tpolicy={:016x}\tout={},{}\tstale={}",
+        m.policy,
+        m.out.0,
+        m.out.1,
+        u8::from(m.stale)
+    );
     let mut ips: Vec<&IpAddr> = st.records.keys().collect();
     ips.sort_by(|a, b| crate::addr::ip_order(**a, **b));
     for ip in ips {
@@ -386,7 +394,15 @@ mod tests {
             "198.51.100.0/24".parse().unwrap(),
             Manual { since: 5, until: Some(99), reason: "by hand\nx".into() },
         );
+        st.meta = Meta { due: Some(99), policy: 0xfeed, out: (12, 34), stale: true };
         st
+    }
+
+    fn read_head_of(text: &[u8]) -> Option<Meta> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        std::fs::write(&p, text).unwrap();
+        read_head(&p).map(|(_, m)| m)
     }
 
     #[test]
@@ -398,6 +414,8 @@ mod tests {
         assert_eq!(back.records, st.records);
         assert_eq!(back.manual, st.manual);
         assert_eq!(back.journal, st.journal);
+        assert_eq!(back.meta, st.meta);
+        assert_eq!(read_head_of(&text).map(|m| m.stale), Some(true));
         assert_eq!(render(&back), text);
     }
 
