@@ -238,7 +238,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("badguys");
         let hash = "root:$6$Zr9xQk2b$Vq0mF7yYc1oJ3eWbT8s5uLhGdNi4aPzK:19700:0:99999:7:::";
-        fs::write(&p, [format!("192.0.2.1\n{hash}\n").as_bytes(), b"\x1b[2J\xff\tx\n0123456789abcdef\n"].concat()).unwrap();
+        fs::write(&p, [format!("192.0.2.1\n{hash}\n").as_bytes(), b"\x1b[2J\xff\tx\n0123456789abcdef\n"].concat())
+            .unwrap();
         let cur = read(&p).unwrap();
         assert_eq!(
             cur.junk,
@@ -351,7 +352,8 @@ mod tests {
             f.set_modified(age).unwrap();
             p
         };
-        let stale = [make(d.path().join(".badguys.aB3xZ9.tmp"), old), make(d.path().join("sub/.state.000000.tmp"), old)];
+        let stale =
+            [make(d.path().join(".badguys.aB3xZ9.tmp"), old), make(d.path().join("sub/.state.000000.tmp"), old)];
         let kept = [
             make(d.path().join(".badguys.aB3xZ9.tmp.keep"), old),
             make(d.path().join(".badguys.aB3xZ.tmp"), old),

@@ -157,7 +157,8 @@ pub fn check_dir(target: &Path) -> Result<(), Error> {
         return Ok(());
     }
     let outerr = |err| Error::Output { path: dir.to_path_buf(), err };
-    let written = if dir.is_absolute() { dir.to_path_buf() } else { std::env::current_dir().map_err(outerr)?.join(dir) };
+    let written =
+        if dir.is_absolute() { dir.to_path_buf() } else { std::env::current_dir().map_err(outerr)?.join(dir) };
     let resolved = fs::canonicalize(dir).map_err(outerr)?;
     for d in written.ancestors().chain(resolved.ancestors()) {
         check_one(target, d)?;
