@@ -170,25 +170,29 @@ fn lock_contention_waits_then_gives_up() {
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
 }
 
-/// The README's first command, on the bundled sample: what it prints is
-/// what the README promises.
+/// The README's first command, as the README writes it, run in a copy of
+/// the checkout's sample: it prints what the README promises and writes
+/// only under its own `target/demo/`.
 #[test]
 fn readme_sample_command() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("cargo run --release -- sync")).expect("the command in README.md");
+    let (mkdir, cargo) = line.split_once(" && ").expect("mkdir -p DIR && cargo run …");
+    let demo = mkdir.strip_prefix("mkdir -p ").expect("mkdir -p DIR");
+    assert_eq!(demo, "target/demo");
+    let args: Vec<&str> = cargo.strip_prefix("cargo run --release -- ").unwrap().split_whitespace().collect();
+    assert!(!line.contains("/tmp"), "{line}");
+
     let e = Env::new();
-    let (out, state) = (e.out(), e.path("badguys.state"));
-    let log = repo_file("tests/data/sample/auth.log");
-    let r = run(e.cmd([
-        "sync",
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--firewall",
-        "none",
-        "--print",
-    ]));
+    let sample = e.path("tests/data/sample");
+    std::fs::create_dir_all(&sample).unwrap();
+    for f in std::fs::read_dir(repo_file("tests/data/sample")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), sample.join(f.file_name())).unwrap();
+    }
+    std::fs::create_dir_all(e.path(demo)).unwrap();
+    let before = tree(e.dir.path());
+    let r = run(e.cmd(&args));
     r.ok().stderr_has("read 3 files").stderr_has("spared 2 (1 allowlist, 1 accepted login)");
     assert_eq!(
         lines(&r.stdout),
@@ -202,6 +206,23 @@ fn readme_sample_command() {
             "2001:db8:9::1"
         ]
     );
+    let new: Vec<_> = tree(e.dir.path()).into_iter().filter(|p| !before.contains(p)).collect();
+    let demo = e.path(demo);
+    assert!(new.iter().all(|p| p.starts_with(&demo)), "written outside {}: {new:?}", demo.display());
+    assert!(new.contains(&demo.join("badguys")) && new.contains(&demo.join("badguys.state")), "{new:?}");
+}
+
+/// Every path under `dir`.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            all.extend(tree(&p));
+        }
+        all.push(p);
+    }
+    all
 }
 
 #[test]
