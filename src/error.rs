@@ -30,6 +30,10 @@ pub enum Error {
     /// The firewall command failed.
     #[error("{command}: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
     Firewall { command: String, status: String, stderr: String },
+    /// A list, state or lock path that badguys refuses to read or write
+    /// (a symlink, another user's file, a directory others can write).
+    #[error("{}: {why}", path.display())]
+    Unsafe { path: PathBuf, why: String },
     /// Another badguys holds the lock.
     #[error("another badguys is running: {} is locked; gave up after {secs}s", lock.display())]
     Busy { lock: PathBuf, secs: u64 },
@@ -63,7 +67,7 @@ impl Error {
             Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } | Error::Journal { .. } => {
                 exit::INPUT
             }
-            Error::Output { .. } | Error::Firewall { .. } => exit::OUTPUT,
+            Error::Output { .. } | Error::Unsafe { .. } | Error::Firewall { .. } => exit::OUTPUT,
             Error::Busy { .. } => exit::BUSY,
             Error::System { .. } => exit::INTERNAL,
         }

@@ -75,7 +75,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
     // The lock covers state, list and firewall; a dry run writes nothing
     // at all (not even the lock file, nor a corrupt state set aside).
-    let _lock = if a.dry_run { None } else { Some(store::lock(&cfg.output.out, cfg.output.lock_timeout)?) };
+    let lock = if a.dry_run { None } else { Some(store::lock(&cfg.output.out, cfg.output.lock_timeout)?) };
+    if let Some(l) = &lock {
+        l.sweep(&[&cfg.output.out, &cfg.output.state]);
+    }
     // The timer's common case: nothing new anywhere. Decided from the
     // head of the state file alone.
     if !a.dry_run && !a.reload && !a.print {
@@ -97,7 +100,7 @@ fn sync(cfg: &Config, a: &SyncArgs) -> Result<()> {
     let out = engine.evaluate(true, clock.now());
     let current = store::read(&cfg.output.out)?;
     for j in &current.junk {
-        warn!("{}:{}: not an address or network, dropped: {:?}", cfg.output.out.display(), j.line, j.text);
+        warn!("{}:{}: not an address or network, dropped: \"{}\"", cfg.output.out.display(), j.line, j.text);
     }
     let imported = engine.import(&current, clock.now());
     if imported > 0 {
@@ -457,6 +460,14 @@ fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
             out_dir.display()
         ));
     }
+    // Where badguys will refuse to write (a missing state directory is created).
+    for path in [&cfg.output.out, &cfg.output.state] {
+        if !path.parent().is_some_and(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            if let Err(e) = store::check_dir(path) {
+                problems.push(e.to_string());
+            }
+        }
+    }
     match statefile::read(&cfg.output.state) {
         Ok(Some(Err(why))) => problems.push(format!("state {}: {why}", cfg.output.state.display())),
         Err(e) => problems.push(format!("state: {e}")),
@@ -464,7 +475,7 @@ fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
     }
     match store::read(&cfg.output.out) {
         Ok(cur) => problems.extend(
-            cur.junk.iter().map(|j| format!("{}:{}: not an address: {:?}", cfg.output.out.display(), j.line, j.text)),
+            cur.junk.iter().map(|j| format!("{}:{}: not an address: \"{}\"", cfg.output.out.display(), j.line, j.text)),
         ),
         Err(e) => problems.push(e.to_string()),
     }
@@ -493,7 +504,7 @@ fn reload(cfg: &Config) -> Result<()> {
         return Err(Error::Output { path: o.out.clone(), err: io::Error::from(io::ErrorKind::NotFound) }.into());
     }
     for j in &current.junk {
-        warn!("{}:{}: not an address or network, not loaded: {:?}", o.out.display(), j.line, j.text);
+        warn!("{}:{}: not an address or network, not loaded: \"{}\"", o.out.display(), j.line, j.text);
     }
     // Manual bans (wide ones were given with --force), and the pieces the
     // allowlist carved out of them.

@@ -31,6 +31,10 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
     // The state directory must exist before it is unveiled.
     let state_dir = dir(&cfg.output.state);
     std::fs::create_dir_all(&state_dir).map_err(|err| Error::Output { path: state_dir.clone(), err })?;
+    // The directories above these two are checked now, while they can
+    // still be seen (the store checks each write's own directory again).
+    crate::store::check_dir(&cfg.output.out)?;
+    crate::store::check_dir(&cfg.output.state)?;
     if hooks {
         return pledge();
     }

@@ -841,7 +841,10 @@ fn step(
     on_login: Option<&Hook>,
 ) -> Result<(), Error> {
     let cfg = engine.cfg;
-    let _lock = store::lock(&cfg.output.out, cfg.output.lock_timeout)?;
+    let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout)?;
+    if full {
+        lock.sweep(&[&cfg.output.out, &cfg.output.state]);
+    }
     let reloaded = engine.refresh()?;
     let mut clock = Clock::system();
     let batch = engine.ingest(&mut clock, stats)?;
@@ -894,7 +897,7 @@ fn step(
     for net in &out.lapsed {
         info!("manual ban of {net} lapsed");
     }
-    drop(_lock);
+    drop(lock);
     if let Some(h) = on_ban.filter(|_| !banned.is_empty()) {
         let lines: String = banned
             .iter()

@@ -17,12 +17,16 @@ fn missing_directory_and_unreadable_logs_are_input_errors() {
     assert_eq!(e.read("badguys"), "192.0.2.1\n", "an input error must leave the list alone");
 
     // Unreadable: as root, run badguys as nobody (root reads anything),
-    // with list and state where nobody may write.
+    // with list and state in a directory of nobody's own (badguys refuses
+    // one that others can write).
     let secret = e.write("secret.log", sshd(1, "Invalid user a from 192.0.2.9 port 1"));
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let w = e.path("w");
     std::fs::create_dir(&w).unwrap();
-    std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&w, Some(65534), Some(65534)).unwrap();
+    }
     let (out, state) = (w.join("badguys"), w.join("state"));
     let mut c = e.cmd(e.sync_args(&[
         "--log",

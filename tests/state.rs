@@ -280,3 +280,70 @@ fn networks_wider_than_8_or_32_need_force() {
     cmd(&e, &["reload"]).ok().stderr_has("128.0.0.0/1 is wider than /8: it would block");
     assert_eq!(e.read("badguys"), out);
 }
+
+#[test]
+fn a_changed_byte_in_the_state_is_noticed_and_rebuilt() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    cmd(&e, &["ban", "203.0.113.0/24"]).ok();
+    // One flipped bit turns the manual ban into one of a network no log
+    // and no admin named.
+    let st = e.read("state");
+    assert!(st.lines().last().unwrap().contains("\tfnv="), "{st}");
+    std::fs::write(e.path("state"), st.replace("manual\t203.0.113.0/24", "manual\t203.0.112.0/24")).unwrap();
+    e.append("auth.log", &sshd(2, "Invalid user y from 192.0.2.2 port 1"));
+    e.sync(&[]).ok().stderr_has("is unusable (checksum mismatch: damaged)").stderr_has("rebuilding from the logs");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "203.0.113.0/24"]);
+    assert!(e.path("state.corrupt").exists());
+}
+
+#[test]
+fn a_state_file_without_checksum_is_read_and_rewritten_with_one() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    cmd(&e, &["ban", "203.0.113.0/24"]).ok();
+    let st = e.read("state");
+    let (old, _) = st.rsplit_once("\tfnv=").unwrap();
+    std::fs::write(e.path("state"), format!("{old}\n")).unwrap();
+    e.append("auth.log", &sshd(2, "Invalid user y from 192.0.2.2 port 1"));
+    let r = e.sync(&[]);
+    r.ok();
+    assert!(!r.stderr.contains("unusable"), "{}", r.stderr);
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "203.0.113.0/24"]);
+    assert!(e.read("state").lines().last().unwrap().contains("\tfnv="));
+}
+
+#[test]
+fn a_state_file_badguys_cannot_trust_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user x from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    let state = e.path("state");
+    let list = e.read("badguys");
+    // Others can write it: they could add bans.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o622)).unwrap();
+    e.sync(&[]).code(4).stderr_has("state: is writable by group or others (mode 0622)");
+    cmd(&e, &["list"]).code(4).stderr_has("writable by group or others");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A symlink, to a file or to nothing: never read, never replaced.
+    let real = e.path("real-state");
+    std::fs::rename(&state, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &state).unwrap();
+    let before = std::fs::read(&real).unwrap();
+    e.sync(&[]).code(4).stderr_has("state: is a symbolic link");
+    assert_eq!(std::fs::read(&real).unwrap(), before);
+    std::fs::remove_file(&real).unwrap();
+    e.sync(&[]).code(4).stderr_has("state: is a symbolic link");
+    assert!(!real.exists(), "created through the symlink");
+    std::fs::remove_file(&state).unwrap();
+    std::fs::write(&state, before).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&state, Some(65534), None).unwrap();
+        e.sync(&[]).code(4).stderr_has("state: is owned by uid 65534, neither root nor the running user");
+    }
+    assert_eq!(e.read("badguys"), list, "the list is left alone");
+}

@@ -38,7 +38,11 @@ fn merges_into_existing_file_keeping_cidrs_dropping_junk() {
         "auth.log",
         sshd(1, "Invalid user x from 192.0.2.100 port 1") + &sshd(2, "Invalid user x from 2001:db8:2::1 port 1"),
     );
-    e.sync(&[]).ok().stderr_has("not an address or network, dropped").stderr_has("this is not an address");
+    // Line number and a short escaped prefix only: the list path may name
+    // a file whose lines must not reach the log.
+    let r = e.sync(&[]);
+    r.ok().stderr_has("badguys:2: not an address or network, dropped: \"this is not an a…\"");
+    assert!(!r.stderr.contains("this is not an address"), "{}", r.stderr);
     assert_eq!(
         lines(&e.read("badguys")),
         ["192.0.2.100", "192.0.2.200", "203.0.113.0/24", "2001:db8:1::/48", "2001:db8:2::1"]
@@ -166,25 +170,29 @@ fn lock_contention_waits_then_gives_up() {
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
 }
 
-/// The README's first command, on the bundled sample: what it prints is
-/// what the README promises.
+/// The README's first command, as the README writes it, run in a copy of
+/// the checkout's sample: it prints what the README promises and writes
+/// only under its own `target/demo/`.
 #[test]
 fn readme_sample_command() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("cargo run --release -- sync")).expect("the command in README.md");
+    let (mkdir, cargo) = line.split_once(" && ").expect("mkdir -p DIR && cargo run …");
+    let demo = mkdir.strip_prefix("mkdir -p ").expect("mkdir -p DIR");
+    assert_eq!(demo, "target/demo");
+    let args: Vec<&str> = cargo.strip_prefix("cargo run --release -- ").unwrap().split_whitespace().collect();
+    assert!(!line.contains("/tmp"), "{line}");
+
     let e = Env::new();
-    let (out, state) = (e.out(), e.path("badguys.state"));
-    let log = repo_file("tests/data/sample/auth.log");
-    let r = run(e.cmd([
-        "sync",
-        "--log",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--firewall",
-        "none",
-        "--print",
-    ]));
+    let sample = e.path("tests/data/sample");
+    std::fs::create_dir_all(&sample).unwrap();
+    for f in std::fs::read_dir(repo_file("tests/data/sample")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), sample.join(f.file_name())).unwrap();
+    }
+    std::fs::create_dir_all(e.path(demo)).unwrap();
+    let before = tree(e.dir.path());
+    let r = run(e.cmd(&args));
     r.ok().stderr_has("read 3 files").stderr_has("spared 2 (1 allowlist, 1 accepted login)");
     assert_eq!(
         lines(&r.stdout),
@@ -198,4 +206,88 @@ fn readme_sample_command() {
             "2001:db8:9::1"
         ]
     );
+    let new: Vec<_> = tree(e.dir.path()).into_iter().filter(|p| !before.contains(p)).collect();
+    let demo = e.path(demo);
+    assert!(new.iter().all(|p| p.starts_with(&demo)), "written outside {}: {new:?}", demo.display());
+    assert!(new.contains(&demo.join("badguys")) && new.contains(&demo.join("badguys.state")), "{new:?}");
+}
+
+/// Every path under `dir`.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            all.extend(tree(&p));
+        }
+        all.push(p);
+    }
+    all
+}
+
+#[test]
+fn symlinks_at_the_list_and_lock_paths_are_refused() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    // The lock: root would create (or open) the file it points to.
+    let victim = e.path("victim");
+    std::os::unix::fs::symlink(&victim, e.path("badguys.lock")).unwrap();
+    e.sync(&[]).code(4).stderr_has("badguys.lock: is a symbolic link");
+    assert!(!victim.exists(), "the lock symlink's target was created");
+    std::fs::remove_file(e.path("badguys.lock")).unwrap();
+    // The list: neither read (its lines would reach the log) nor replaced.
+    e.write("victim", "secret line\n");
+    std::os::unix::fs::symlink(&victim, e.out()).unwrap();
+    let r = e.sync(&[]);
+    r.code(4).stderr_has("badguys: is a symbolic link");
+    assert!(!r.stderr.contains("secret"), "{}", r.stderr);
+    assert!(std::fs::symlink_metadata(e.out()).unwrap().file_type().is_symlink());
+    assert_eq!(e.read("victim"), "secret line\n");
+}
+
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    let w = e.path("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (out, state) = (w.join("badguys"), e.path("state"));
+    e.sync(&["--out", out.to_str().unwrap()])
+        .code(4)
+        .stderr_has("is writable by group or others without the sticky bit (mode 0777)");
+    e.sync(&["--state", w.join("state").to_str().unwrap()]).code(4).stderr_has("without the sticky bit");
+    assert_eq!(std::fs::read_dir(&w).unwrap().count(), 0, "nothing written there");
+    assert!(!state.exists());
+    // With the sticky bit (as /tmp) nobody else can remove or rename our files.
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    e.sync(&["--out", out.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "192.0.2.1\n");
+}
+
+#[test]
+fn stale_temp_files_of_a_killed_run_are_removed() {
+    let e = Env::new();
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.1 port 1"));
+    e.sync(&[]).ok();
+    // What a run killed between creating and renaming its temp files
+    // leaves, an hour ago; and one a run of another lock writes now.
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let stale = [e.write(".badguys.Xy7Qp2.tmp", "192.0.2."), e.write(".state.a1B2c3.tmp", "badguys-state 1\n")];
+    for p in &stale {
+        std::fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+    }
+    let fresh = e.write(".badguys.N0wNow.tmp", "");
+    let other = e.write(".badguys.Xy7Qp2.tmp.mine", "");
+    std::fs::File::options().write(true).open(&other).unwrap().set_modified(old).unwrap();
+    // Even a run with nothing new to do sweeps.
+    e.sync(&[]).ok().stderr_has("unchanged").stderr_has("a temporary file left by an interrupted run");
+    assert!(stale.iter().all(|p| !p.exists()));
+    assert!(fresh.exists() && other.exists());
+    // A dry run writes, and removes, nothing.
+    std::fs::write(&stale[0], "").unwrap();
+    std::fs::File::options().write(true).open(&stale[0]).unwrap().set_modified(old).unwrap();
+    e.sync(&["--dry-run"]).ok();
+    assert!(stale[0].exists());
 }

@@ -1,5 +1,6 @@
 //! The state-file reader on any bytes: no panic; whatever it accepts is
-//! rendered and read back to the same state.
+//! rendered and read back to the same state, and a rendered state with any
+//! one byte changed is refused (the trailer's checksum).
 #![no_main]
 
 use badguys::store::statefile::{parse, render};
@@ -10,5 +11,11 @@ fuzz_target!(|data: &[u8]| {
         let text = render(&st);
         let back = parse(&text).expect("a rendered state parses");
         assert_eq!(render(&back), text);
+        if let Some(&x) = data.first() {
+            let mut damaged = text;
+            let i = data.len() % damaged.len();
+            damaged[i] ^= x.max(1);
+            assert!(parse(&damaged).is_err(), "byte {i} ^ {x:#04x} went unnoticed");
+        }
     }
 });

@@ -6,14 +6,21 @@
 //! cursor  path=/var/log/auth.log  dev=2049  ino=1311  offset=81234  size=81234  fp=9f86d081884c7d65  done=0
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
-//! end     4
+//! end     4  fnv=1f3a64c0e2b9d857
 //! ```
 //!
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
 //! unknown kinds and keys are ignored, so fields can be added. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
-//! names are attacker-controlled). The `end N` trailer tells a complete file
-//! from a truncated one.
+//! names are attacker-controlled). The `end N fnv=H` trailer is the last
+//! line: N records tell a complete file from a truncated one, and H, the
+//! FNV-1a 64 of every byte before the trailer, a damaged one (any single
+//! changed byte changes it). A trailer without `fnv=` (written before it
+//! existed) is accepted; the next save adds it.
+//!
+//! The file holds manual bans, so it is read as trusted input
+//! ([`super::trust`]): never through a symlink, only a private file of
+//! root or the running user.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +44,8 @@ pub enum Corrupt {
     Truncated,
     #[error("line {0}: {1}")]
     Line(usize, String),
+    #[error("checksum mismatch: damaged")]
+    Checksum,
 }
 
 /// The default state file.
@@ -51,16 +60,30 @@ pub fn default_path() -> PathBuf {
 /// Reads a state file: `Ok(None)` when there is none yet, `Err(Corrupt)`
 /// (inside `Ok(Some(Err))`) when it cannot be trusted, so the caller can
 /// say so and rebuild from the logs.
+/// A state file that is a symlink, not a regular file, someone else's, or
+/// writable by group or others is an error, never read.
 pub fn read(path: &Path) -> Result<Option<Result<State, Corrupt>>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(Error::Output { path: path.to_path_buf(), err }),
+    Ok(super::read_trusted(path)?.map(|bytes| parse(&bytes)))
+}
+
+/// The start of the trailer line and whether its checksum matches, when
+/// the last line is a trailer with one; `Ok(None)` otherwise.
+fn verify(bytes: &[u8]) -> Result<Option<usize>, Corrupt> {
+    let Some(body) = bytes.strip_suffix(b"\n") else { return Ok(None) };
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let last = &body[start..];
+    let Some(sum) = last.strip_prefix(b"end\t").and_then(|t| t.splitn(2, |&b| b == b'\t').nth(1)) else {
+        return Ok(None);
     };
-    Ok(Some(parse(&bytes)))
+    let Some(hex) = sum.strip_prefix(b"fnv=") else { return Ok(None) };
+    if *hex != *format!("{:016x}", crate::fnv1a(&bytes[..start])).as_bytes() {
+        return Err(Corrupt::Checksum);
+    }
+    Ok(Some(start))
 }
 
 pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
+    let summed = verify(bytes)?.is_some();
     // Written as ASCII; one validation pass, the lossy copy only for damage.
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
@@ -113,6 +136,13 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
                 let want: usize = f.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad end marker".into()))?;
                 if want != count {
                     return Err(bad(format!("end marker says {want} records, found {count}")));
+                }
+                // Either no checksum (an older file) or one that `verify`
+                // found on the last line and matching.
+                match f.next() {
+                    None => {}
+                    Some(s) if s.starts_with("fnv=") && summed && f.next().is_none() => {}
+                    Some(_) => return Err(bad("bad end marker".into())),
                 }
                 ended = true;
             }
@@ -185,7 +215,7 @@ fn meta<'a>(f: impl Iterator<Item = &'a str>) -> Result<Meta, String> {
 /// parsing its records: enough to tell that nothing changed. `None` when
 /// the file is missing, damaged, or has no meta line.
 pub fn read_head(path: &Path) -> Option<(Vec<Cursor>, Meta)> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = super::read_trusted(path).ok()??;
     // Complete: the last line is the end marker.
     let body = bytes.strip_suffix(b"\n")?;
     let last = body.rsplit(|&b| b == b'\n').next()?;
@@ -333,7 +363,8 @@ pub fn render(st: &State) -> Vec<u8> {
         let until = m.until.map_or("-".to_string(), |t| t.to_string());
         let _ = writeln!(s, "manual\t{net}\tsince={}\tuntil={until}\treason={}", m.since, escape(m.reason.as_bytes()));
     }
-    let _ = writeln!(s, "end\t{}", st.cursors.len() + st.records.len() + st.manual.len());
+    let sum = crate::fnv1a(s.as_bytes());
+    let _ = writeln!(s, "end\t{}\tfnv={sum:016x}", st.cursors.len() + st.records.len() + st.manual.len());
     s.into_bytes()
 }
 
@@ -419,6 +450,14 @@ mod tests {
         assert_eq!(render(&back), text);
     }
 
+    /// `text` with its trailer's checksum made to match its body again.
+    fn resum(text: &str) -> Vec<u8> {
+        let start = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+        let (body, end) = text.split_at(start);
+        let count = end.split('\t').nth(1).unwrap();
+        format!("{body}end\t{count}\tfnv={:016x}\n", crate::fnv1a(body.as_bytes())).into_bytes()
+    }
+
     #[test]
     fn oversized_record_fields_keep_their_newest_part() {
         // What an older version (or a hand edit) may have written: more
@@ -439,17 +478,75 @@ mod tests {
     #[test]
     fn corruption_is_detected() {
         let text = render(&sample());
-        assert_eq!(parse(&text[..text.len() - 8]).unwrap_err(), Corrupt::Truncated);
+        let cut = text[..text.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        assert_eq!(parse(&text[..cut]).unwrap_err(), Corrupt::Truncated);
+        assert!(matches!(parse(&text[..text.len() - 8]).unwrap_err(), Corrupt::Line(_, _)));
         assert_eq!(parse(b"garbage\n").unwrap_err(), Corrupt::NoHeader);
         assert_eq!(parse(b"badguys-state 9\nend\t0\n").unwrap_err(), Corrupt::Newer(9));
         let t = String::from_utf8(text.clone()).unwrap().replace("first=10", "first=ten");
-        assert!(matches!(parse(t.as_bytes()).unwrap_err(), Corrupt::Line(_, _)));
+        assert_eq!(parse(t.as_bytes()).unwrap_err(), Corrupt::Checksum);
+        assert!(matches!(parse(&resum(&t)).unwrap_err(), Corrupt::Line(_, _)));
         // Later versions' kinds and keys are ignored.
         let t = String::from_utf8(text)
             .unwrap()
             .replace("end\t", "future\tx=1\nend\t")
             .replace("\twas=1", "\twas=1\tnew=2");
-        assert!(parse(t.as_bytes()).is_ok());
+        assert!(parse(&resum(&t)).is_ok());
         assert!(parse(&[0xff, 0xfe, 0]).is_err());
+    }
+
+    #[test]
+    fn every_changed_byte_is_detected() {
+        let text = render(&sample());
+        assert!(parse(&text).is_ok());
+        let mut t = text.clone();
+        for i in 0..text.len() {
+            for x in 1..=255u8 {
+                t[i] ^= x;
+                assert!(parse(&t).is_err(), "byte {i} ^ {x:#04x} went unnoticed:\n{}", String::from_utf8_lossy(&t));
+                t[i] ^= x;
+            }
+        }
+        // Nor is anything after the trailer, or a checksum that is not on
+        // the last line, or spelled another way.
+        let s = String::from_utf8(text.clone()).unwrap();
+        assert!(parse(format!("{s}# more\n").as_bytes()).is_err());
+        assert!(parse(format!("{s}\n").as_bytes()).is_err());
+        let upper = s.rsplit_once("fnv=").map(|(a, h)| format!("{a}fnv={}", h.to_uppercase())).unwrap();
+        assert_eq!(parse(upper.as_bytes()).unwrap_err(), Corrupt::Checksum);
+    }
+
+    #[test]
+    fn a_trailer_without_checksum_is_read_and_rewritten_with_one() {
+        let text = String::from_utf8(render(&sample())).unwrap();
+        let (old, _) = text.rsplit_once("\tfnv=").unwrap();
+        let old = format!("{old}\n");
+        assert!(old.ends_with("end\t3\n"), "{old}");
+        let st = parse(old.as_bytes()).unwrap();
+        assert_eq!(render(&st), text.as_bytes());
+    }
+
+    #[test]
+    fn read_refuses_an_untrusted_state_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state");
+        std::fs::write(&p, render(&sample())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(read(&p), Ok(Some(Ok(_)))));
+        assert!(read_head(&p).is_some());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o620)).unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("state: is writable by group or others (mode 0620)"), "{e}");
+        assert!(read_head(&p).is_none());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(read(&link).unwrap_err().to_string().contains("is a symbolic link"));
+        assert!(read_head(&link).is_none());
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+            assert!(read(&p).unwrap_err().to_string().contains("owned by uid 65534"));
+        }
     }
 }
