@@ -171,7 +171,9 @@ impl<'c> Engine<'c> {
                     if cfg.default_log && !log.exists() {
                         return Err(Error::NoDefaultLog { path: log.clone() });
                     }
-                    for (path, live) in source::files(log, cfg.rotated) {
+                    let files = source::files(log, cfg.rotated);
+                    source::delay_open();
+                    for (path, live) in files {
                         let cell = std::cell::RefCell::new(&mut *scanner);
                         let res = self.reader.read_file(
                             &path,

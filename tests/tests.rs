@@ -10,6 +10,7 @@ mod inputs;
 mod journal;
 mod live;
 mod props;
+mod rotation;
 mod state;
 mod sync;
 mod watch;

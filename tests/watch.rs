@@ -205,3 +205,28 @@ fn a_line_added_by_hand_while_watching_is_kept() {
     assert_eq!(d.stop(), 0);
     assert!(e.read("state").contains("manual\t192.0.2.99\t"), "{}", e.read("state"));
 }
+
+#[test]
+fn a_truncated_gzip_under_a_cursor_does_not_stop_watch() {
+    let e = Env::new();
+    let mut text = String::new();
+    for i in 0..5000u32 {
+        text.push_str(&sshd(i, &format!("Invalid user u from 192.0.2.{} port {i}", i % 200 + 1)));
+    }
+    e.write("auth.log.1", &text);
+    e.write("auth.log", "");
+    e.sync(&[]).ok();
+    // Compressed with the compression cut short: the cursor points past
+    // the damage.
+    std::fs::remove_file(e.path("auth.log.1")).unwrap();
+    let gz = gzip(text.as_bytes());
+    e.write("auth.log.2.gz", &gz[..gz.len() / 2]);
+    let mut d = watch(&e, &[]);
+    e.append("auth.log", &sshd(1, "Invalid user a from 198.51.100.1 port 1"));
+    wait_for(20, "a line after the damaged file", || listed(&e, "198.51.100.1"));
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    assert!(d.log().contains("auth.log.2.gz: damaged gzip"), "{}", d.log());
+    assert!(!d.log().contains("incomplete deflate stream; waiting"), "{}", d.log());
+    // Nothing of the damaged file was read again.
+    assert_eq!(e.read("state").matches("hits=invalid-user:25\t").count(), 200, "{}", e.read("state"));
+}

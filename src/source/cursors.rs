@@ -6,27 +6,11 @@
 //! the files read before, and which cursors a step keeps for the next.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::state::Cursor;
 
-use super::{is_stdin, rotated, Progress};
-
-/// The files of `log` a step reads, oldest first, each with whether it is
-/// the live log (the one written to, last); with `rotated`, its rotated
-/// siblings too. Siblings that cannot be read are logged and left out.
-pub fn files(log: &Path, rotated_too: bool) -> Vec<(PathBuf, bool)> {
-    let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    if rotated_too {
-        let (found, skipped) = rotated(log);
-        for s in skipped {
-            tracing::debug!("{}: skipped: {}", s.path.display(), s.why);
-        }
-        files.extend(found.into_iter().map(|p| (p, false)));
-    }
-    files.push((log.to_path_buf(), true));
-    files
-}
+use super::{files, is_stdin, Progress};
 
 /// Where reading a file starts.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,7 +37,8 @@ pub(crate) fn start(known: &[Cursor], dev: u64, ino: u64, size: u64, fp: u64, gz
         return Start { from: 0, matched: Vec::new() };
     }
     let matched: Vec<usize> = (0..known.len()).filter(|&i| known[i].fingerprint == fp).collect();
-    let truncated = !gzip && matched.iter().any(|&i| (known[i].dev, known[i].ino) == (dev, ino) && known[i].offset > size);
+    let truncated =
+        !gzip && matched.iter().any(|&i| (known[i].dev, known[i].ino) == (dev, ino) && known[i].offset > size);
     let from = if truncated { 0 } else { matched.iter().map(|&i| known[i].offset).max().unwrap_or(0) };
     Start { from, matched }
 }
@@ -102,9 +87,9 @@ impl Tracker {
         let Tracker { known, matched, mut read } = self;
         let ids: Vec<(u64, u64)> = read.iter().map(|c| (c.dev, c.ino)).collect();
         let unread = logs.iter().filter(|l| !is_stdin(l)).any(|log| {
-            files(log, rotated_too).iter().any(|(p, _)| {
-                std::fs::metadata(p).is_ok_and(|m| m.is_file() && !ids.contains(&(m.dev(), m.ino())))
-            })
+            files(log, rotated_too)
+                .iter()
+                .any(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file() && !ids.contains(&(m.dev(), m.ino()))))
         });
         let mut kept = Vec::new();
         for (c, m) in known.into_iter().zip(matched) {
@@ -122,6 +107,7 @@ mod tests {
     use super::*;
     use crate::source::Reader;
     use std::io::Write;
+    use std::path::Path;
 
     fn cursor(dev: u64, ino: u64, offset: u64, fp: u64) -> Cursor {
         Cursor { path: PathBuf::from("x"), dev, ino, offset, fingerprint: fp, size: offset, done: false }

@@ -1,129 +1,26 @@
-//! Where lines come from. Owns finding a log's rotated siblings (newsyslog's
-//! `authlog.0.gz`, logrotate's `auth.log.1`, `auth.log.2.gz`, dateext's
-//! `auth.log-20241001.gz`), opening each as plain text or gzip (told by its
-//! first bytes, not its name), and handing out buffers of complete lines read
+//! Where lines come from. Owns reading a log file (found and opened by
+//! `logfile`) as plain text or gzip (told by its first bytes, not its
+//! name), and handing out buffers of complete lines read
 //! into one reused allocation. A line longer than [`crate::parse::MAX_LINE`]
 //! that does not fit the buffer is dropped and counted, never buffered whole;
 //! reading picks up again at its newline, or after a run of NUL bytes (a
 //! crash's zero fill: syslog never writes a NUL, so text after one starts a
 //! line). [`cursors`] tells which cursor belongs to which file.
 
-use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 pub mod cursors;
 pub mod journal;
+mod logfile;
 
-pub use cursors::{files, Tracker};
+pub use cursors::Tracker;
+pub use logfile::{check_log, default_log, delay_open, files, is_stdin, open_log, rotated, Skipped};
 
 use crate::parse::MAX_LINE;
 use crate::state::Cursor;
 use crate::Error;
-
-/// The default log: `/var/log/authlog` on OpenBSD, `/var/log/auth.log` elsewhere.
-pub fn default_log() -> PathBuf {
-    if cfg!(target_os = "openbsd") {
-        PathBuf::from("/var/log/authlog")
-    } else {
-        PathBuf::from("/var/log/auth.log")
-    }
-}
-
-/// `-` as a log path means standard input.
-pub fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
-/// Opens the log file `path` for reading, refusing (with
-/// [`Error::NotRegular`]) anything but a regular file, and never waiting:
-/// the type is checked before opening (opening a device can do things, a
-/// FIFO waits for a writer), and the open itself does not block, in case
-/// the path was replaced in between.
-pub fn open_log(path: &Path) -> Result<(File, Metadata), Error> {
-    let input = |err| Error::Input { path: path.to_path_buf(), err };
-    check_log(&std::fs::metadata(path).map_err(input)?, path)?;
-    let nonblock = nix::fcntl::OFlag::O_NONBLOCK.bits();
-    let file = OpenOptions::new().read(true).custom_flags(nonblock).open(path).map_err(input)?;
-    let meta = file.metadata().map_err(input)?;
-    check_log(&meta, path)?;
-    Ok((file, meta))
-}
-
-/// Whether a log path that exists can be read: only regular files can.
-pub fn check_log(meta: &Metadata, path: &Path) -> Result<(), Error> {
-    let t = meta.file_type();
-    let what = if t.is_file() {
-        return Ok(());
-    } else if t.is_dir() {
-        "is a directory"
-    } else if t.is_fifo() {
-        "is a FIFO (named pipe), not a log file: to read a pipe, give `--log -` and redirect it to \
-         standard input (`--log - < FIFO`)"
-    } else if t.is_socket() {
-        "is a socket, not a log file"
-    } else {
-        "is a device, not a log file"
-    };
-    Err(Error::NotRegular { path: path.to_path_buf(), what })
-}
-
-/// A rotated sibling that was found but cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub why: &'static str,
-}
-
-/// The rotated siblings of `log`, oldest first, and those it cannot read.
-pub fn rotated(log: &Path) -> (Vec<PathBuf>, Vec<Skipped>) {
-    let (Some(dir), Some(base)) = (log.parent(), log.file_name().and_then(|b| b.to_str())) else {
-        return (Vec::new(), Vec::new());
-    };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (Vec::new(), Vec::new());
-    };
-    let mut found: Vec<(u8, u64, PathBuf)> = Vec::new();
-    let mut skipped = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(suffix) = name.strip_prefix(base) else { continue };
-        let (stem, compressed) = match suffix.rsplit_once('.') {
-            Some((s, "gz")) => (s, None),
-            Some((s, ext @ ("bz2" | "xz" | "zst" | "lz4" | "Z"))) => (s, Some(ext)),
-            _ => (suffix, None),
-        };
-        let key = if let Some(n) = stem.strip_prefix('.').filter(|n| is_digits(n, 1..=6)) {
-            // authlog.0.gz is newer than authlog.1.gz: sort descending.
-            (1u8, u64::MAX - n.parse::<u64>().unwrap_or(0))
-        } else if let Some(d) = stem.strip_prefix('-').filter(|d| is_digits(d, 8..=14)) {
-            (0u8, d.parse::<u64>().unwrap_or(0))
-        } else {
-            continue;
-        };
-        let path = dir.join(name);
-        if compressed.is_some() {
-            skipped.push(Skipped { path, why: "compression other than gzip is not supported" });
-            continue;
-        }
-        // A stat, which never blocks, even on a FIFO.
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            skipped.push(Skipped { path, why: "not a regular file" });
-            continue;
-        }
-        found.push((key.0, key.1, path));
-    }
-    found.sort();
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    (found.into_iter().map(|(_, _, p)| p).collect(), skipped)
-}
-
-fn is_digits(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
-    len.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-}
 
 /// What reading one file found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -201,7 +98,7 @@ impl Reader {
     }
 
     /// Reads what is new in the log file `path`, given the cursors of files
-    /// read before (see [`cursors::start`]): a file whose text a cursor
+    /// read before (see `cursors::start`): a file whose text a cursor
     /// describes is read from where that cursor got to, a gzip file read
     /// to its end (or its damage) is skipped, any other file is read from
     /// its start. A damaged gzip file is read as far as it goes, whatever
@@ -525,10 +422,13 @@ mod tests {
             // Lines handed out may still start with a short zero fill: the
             // scanner ends a line at a NUL too.
             let (lines, over) = trickle(&data, step);
-            let lines: Vec<&[u8]> =
-                lines.iter().flat_map(|l| l.split(|&b| b == 0)).filter(|l| !l.is_empty()).collect();
+            let lines: Vec<&[u8]> = lines.iter().flat_map(|l| l.split(|&b| b == 0)).filter(|l| !l.is_empty()).collect();
             assert!(over <= 1, "fill {fill}, reads of {step}: {over} overlong");
-            assert!(lines == [&b"a\n"[..], &line, b"b\n"], "fill {fill}, reads of {step}: {:?}", lines.iter().map(|l| l.escape_ascii().to_string()).collect::<Vec<_>>());
+            assert!(
+                lines == [&b"a\n"[..], &line, b"b\n"],
+                "fill {fill}, reads of {step}: {:?}",
+                lines.iter().map(|l| l.escape_ascii().to_string()).collect::<Vec<_>>()
+            );
         }
     }
 
@@ -541,7 +441,11 @@ mod tests {
                 data.extend_from_slice(b" Invalid user x from 203.0.113.5 port 22\nb\n");
                 let (lines, over) = trickle(&data, step);
                 assert_eq!(over, 1);
-                assert!(lines == [b"a\n".to_vec(), b"b\n".to_vec()], "byte {byte}, reads of {step}: {} lines", lines.len());
+                assert!(
+                    lines == [b"a\n".to_vec(), b"b\n".to_vec()],
+                    "byte {byte}, reads of {step}: {} lines",
+                    lines.len()
+                );
             }
         }
     }
@@ -567,22 +471,10 @@ mod tests {
             assert!(got.cursor.offset >= offset && got.cursor.offset == offset.max(got.from + n), "{got:?}");
             assert_eq!(n == 0, offset == 10_000_000, "offset {offset}: {n} bytes");
             // Read once: the same file again is done.
-            let again = r.read_file(&p, &[got.cursor.clone()], false, &mut |_| panic!("read twice"), &mut || {});
+            let again =
+                r.read_file(&p, std::slice::from_ref(&got.cursor), false, &mut |_| panic!("read twice"), &mut || {});
             assert_eq!(again.unwrap().cursor, got.cursor);
         }
-    }
-
-    #[test]
-    fn a_fifo_is_refused_without_waiting_for_a_writer() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("auth.log");
-        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let err = Reader::new().read_file(&p, &[], true, &mut |_| {}, &mut || {}).unwrap_err();
-        assert!(matches!(err, Error::NotRegular { .. }) && err.to_string().contains("--log -"), "{err}");
-        // Nor is one listed among the rotated siblings.
-        nix::unistd::mkfifo(&d.path().join("auth.log.1"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let (found, skipped) = rotated(&p);
-        assert!(found.is_empty() && skipped.len() == 1, "{found:?} {skipped:?}");
     }
 
     #[test]
@@ -600,26 +492,5 @@ mod tests {
             .read_stream(&mut &gz[..gz.len() / 2], &mut |c| n += c.split(|&b| b == b'\n').count(), &mut || {})
             .unwrap();
         assert!(stats.damaged.is_some() && n > 0);
-    }
-
-    #[test]
-    fn rotated_order() {
-        let d = tempfile::tempdir().unwrap();
-        for n in [
-            "auth.log",
-            "auth.log.1",
-            "auth.log.2.gz",
-            "auth.log.10.gz",
-            "auth.log-20240101.gz",
-            "auth.log.3.xz",
-            "auth.logx",
-            "auth.log.old",
-        ] {
-            std::fs::write(d.path().join(n), "").unwrap();
-        }
-        let (found, skipped) = rotated(&d.path().join("auth.log"));
-        let names: Vec<_> = found.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
-        assert_eq!(names, ["auth.log-20240101.gz", "auth.log.10.gz", "auth.log.2.gz", "auth.log.1"]);
-        assert_eq!(skipped.len(), 1);
     }
 }
