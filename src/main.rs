@@ -446,10 +446,9 @@ fn check(conf: Option<&std::path::Path>, a: &CheckArgs) -> Result<()> {
         problems.push(format!("journal: {} cannot be run", badguys::source::journal::program()));
     }
     for log in cfg.logs.iter().filter(|l| cfg.journal.is_none() && !badguys::source::is_stdin(l)) {
-        match std::fs::File::open(log).and_then(|f| f.metadata()) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => problems.push(format!("log {}: not a regular file", log.display())),
-            Err(e) => problems.push(format!("log {}: {e}", log.display())),
+        // Never blocks, even on a FIFO.
+        if let Err(e) = badguys::source::open_log(log) {
+            problems.push(format!("log {e}"));
         }
     }
     let out_dir = cfg.output.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

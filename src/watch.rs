@@ -25,7 +25,7 @@ use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
 use crate::rules::{self, Outcome};
 use crate::source::journal::{Feed, Follower, Journal};
 use crate::source::{self, Reader};
-use crate::state::{AllowEntry, Allowlist, Cursor, Manual, Meta, Record, State};
+use crate::state::{AllowEntry, Allowlist, Manual, Meta, Record, State};
 use crate::store::{self, statefile};
 use crate::Error;
 
@@ -180,9 +180,7 @@ impl<'c> Engine<'c> {
             }
             return Ok(batch);
         }
-        let known = std::mem::take(&mut self.state.cursors);
-        let mut cursors: Vec<Cursor> = Vec::new();
-        let mut matched = vec![false; known.len()];
+        let mut tracker = source::Tracker::new(std::mem::take(&mut self.state.cursors));
         while self.scanners.len() < cfg.logs.len() {
             self.scanners.push(Scanner::new(cfg.rules));
         }
@@ -207,20 +205,13 @@ impl<'c> Engine<'c> {
                     if cfg.default_log && !log.exists() {
                         return Err(Error::NoDefaultLog { path: log.clone() });
                     }
-                    let mut files: Vec<(PathBuf, bool)> = Vec::new();
-                    if cfg.rotated {
-                        let (rotated, skipped) = source::rotated(log);
-                        for s in skipped {
-                            debug!("{}: skipped: {}", s.path.display(), s.why);
-                        }
-                        files.extend(rotated.into_iter().map(|p| (p, false)));
-                    }
-                    files.push((log.clone(), true));
+                    let files = source::files(log, cfg.rotated);
+                    source::delay_open();
                     for (path, live) in files {
                         let cell = std::cell::RefCell::new(&mut *scanner);
                         let res = self.reader.read_file(
                             &path,
-                            &known,
+                            tracker.known(),
                             live,
                             &mut |c| cell.borrow_mut().scan(c, &mut |ev| sink.event(ev)),
                             &mut || cell.borrow_mut().note_overlong(),
@@ -228,20 +219,16 @@ impl<'c> Engine<'c> {
                         match res {
                             Ok(p) => {
                                 batch.files += 1;
-                                if let Some(i) = p.matched {
-                                    matched[i] = true;
-                                }
                                 if let Some(why) = &p.stats.damaged {
                                     batch.damaged += 1;
                                     warn!("{}: damaged gzip, used what came before the damage: {why}", path.display());
                                 }
-                                if p.stats.consumed > 0 || p.matched.is_none_or(|i| known[i] != p.cursor) {
+                                if tracker.note(&p) {
                                     batch.progressed = true;
                                 }
                                 if p.stats.bytes > 0 {
                                     debug!("{}: read {} bytes from offset {}", path.display(), p.stats.bytes, p.from);
                                 }
-                                cursors.push(p.cursor);
                             }
                             // A rotated file can vanish between listing and opening.
                             Err(Error::Input { err, .. }) if !live && err.kind() == io::ErrorKind::NotFound => {
@@ -255,14 +242,9 @@ impl<'c> Engine<'c> {
             }
             Ok(())
         })();
-        // Cursors of files not seen this time stay while their path exists
-        // (another --log set, a file that is back after a while).
-        for (c, m) in known.into_iter().zip(matched) {
-            if !m && c.path.exists() && !cursors.iter().any(|n| n.path == c.path) {
-                cursors.push(c);
-            }
-        }
-        self.state.cursors = cursors;
+        // Also after a failed read: cursors of files not read now stay
+        // while they may be read later (see Tracker::finish).
+        self.state.cursors = tracker.finish(&cfg.logs, cfg.rotated);
         self.keep_hot(hot);
         result?;
         if batch.progressed {
@@ -628,6 +610,13 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         });
     }
 
+    // A log that is not a regular file (a FIFO) is refused at the start,
+    // as sync refuses it, rather than retried for ever.
+    for log in cfg.logs.iter().filter(|l| cfg.journal.is_none() && !source::is_stdin(l)) {
+        if let Ok(m) = fs::metadata(log) {
+            source::check_log(&m, log)?;
+        }
+    }
     let mut engine = Engine::open(cfg)?;
     let host = hostname();
     let hook = |name, argv| Hook::new(name, argv, cfg.hooks.timeout, 2).pass_env(&cfg.hooks.env);

@@ -1,6 +1,7 @@
 //! Bad inputs and exit statuses: every one gives a clear error or a counted
 //! skip, never a panic, and never a written or half-written blocklist.
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 
 use crate::harness::*;
@@ -178,4 +179,111 @@ fn runtime_failures_exit_with_the_code_of_their_kind() {
     c.arg("--out").arg(&odd);
     run(c).code(2).stderr_has("not UTF-8, and pfctl is given the list file by name");
     assert!(!odd.exists());
+}
+
+#[test]
+fn a_truncated_gzip_under_a_cursor_is_read_to_its_damage_and_stops_nothing() {
+    let e = Env::new();
+    let mut text = String::new();
+    for i in 0..20000u32 {
+        text.push_str(&sshd(i, &format!("Invalid user u from 192.0.{}.{} port 1", i / 250, i % 250 + 1)));
+    }
+    // First run: the file is plain, and its cursor reaches its end.
+    e.write("auth.log.1", &text);
+    e.write("auth.log", "");
+    e.sync(&[]).ok();
+    assert_eq!(lines(&e.read("badguys")).len(), 20000);
+    // Rotation compresses it, and the compression is cut short (a full
+    // disk): the cursor points past the damage.
+    std::fs::remove_file(e.path("auth.log.1")).unwrap();
+    let gz = gzip(text.as_bytes());
+    e.write("auth.log.2.gz", &gz[..gz.len() / 2]);
+    e.write("auth.log.1", sshd(1, "Invalid user a from 198.51.100.1 port 1"));
+    e.write("auth.log", sshd(2, "Invalid user a from 198.51.100.2 port 1"));
+    let r = e.sync(&[]);
+    r.ok().stderr_has("auth.log.2.gz: damaged gzip").stderr_has("1 damaged gzip files").stderr_has("2 new lines");
+    let listed = e.read("badguys");
+    assert!(listed.contains("198.51.100.1\n") && listed.contains("198.51.100.2\n"), "{listed}");
+    assert_eq!(lines(&listed).len(), 20002);
+    // And later runs go on: the damaged file is not read again.
+    e.append("auth.log", &sshd(3, "Invalid user a from 198.51.100.3 port 1"));
+    e.sync(&[]).ok().stderr_has("1 new lines");
+    assert!(e.read("badguys").contains("198.51.100.3\n"));
+    let state = e.read("state");
+    assert_eq!(state.matches("hits=invalid-user:1\t").count(), 20003, "a line counted twice");
+}
+
+/// Runs `c`, killing it if it has not ended after `secs` (a hang is then a
+/// failure, not a stuck test suite).
+fn run_or_kill(mut c: std::process::Command, secs: u64) -> Run {
+    use std::process::Stdio;
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let guard = std::thread::spawn(move || {
+        if rx.recv_timeout(std::time::Duration::from_secs(secs)).is_err() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = tx.send(());
+    guard.join().unwrap();
+    assert!(out.status.code().is_some(), "killed after {secs}s: it hung");
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_fifo_as_a_log_is_refused_without_blocking() {
+    let e = Env::new();
+    let fifo = e.path("pipe.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    e.write("badguys", "192.0.2.1\n");
+    let fifo = fifo.to_str().unwrap();
+    run_or_kill(e.cmd(e.sync_args(&["--log", fifo])), 60)
+        .code(3)
+        .stderr_has("pipe.log: is a FIFO")
+        .stderr_has("--log -");
+    assert_eq!(e.read("badguys"), "192.0.2.1\n", "an input error must leave the list alone");
+    // The lock was not kept: the next run does not wait for it.
+    e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.2 port 1"));
+    run_or_kill(e.cmd(e.sync_args(&["--lock-timeout", "0"])), 60).ok();
+    // watch refuses it at the start, the same way.
+    let mut args = e.sync_args(&["--log", fifo]);
+    args[0] = "watch".into();
+    run_or_kill(e.cmd(args), 60).code(3).stderr_has("pipe.log: is a FIFO");
+    // check says so too.
+    let r = run_or_kill(e.cmd(["check", "--log", fifo, "--out", e.out().to_str().unwrap(), "--firewall", "none"]), 60);
+    r.code(2).stdout_has("is a FIFO");
+    // Read as standard input, as the message says, it works.
+    let path = fifo.to_string();
+    let writer = std::thread::spawn(move || {
+        let line = sshd(1, "Invalid user a from 192.0.2.3 port 1");
+        std::fs::OpenOptions::new().write(true).open(path).unwrap().write_all(line.as_bytes()).unwrap();
+    });
+    let mut c = e.cmd(e.sync_args(&["--log", "-"]));
+    c.stdin(std::fs::File::open(fifo).unwrap());
+    writer.join().unwrap();
+    run_or_kill(c, 60).ok();
+    assert!(e.read("badguys").contains("192.0.2.3\n"), "{}", e.read("badguys"));
+}
+
+#[test]
+fn a_zero_fill_longer_than_a_line_keeps_the_line_after_it() {
+    let e = Env::new();
+    // A crash's zero fill, glued to the first line written after it.
+    let mut log = sshd(1, "Invalid user a from 192.0.2.1 port 1").into_bytes();
+    log.extend(std::iter::repeat_n(0u8, 100 << 10));
+    log.extend_from_slice(sshd(2, "Invalid user x from 203.0.113.5 port 22").as_bytes());
+    // And one longer than the read buffer, cut in the middle of a line.
+    log.extend_from_slice(b"Oct  1 14:42:51 gw sshd[3]: Invalid user y fr");
+    log.extend(std::iter::repeat_n(0u8, 1 << 20));
+    log.extend_from_slice(sshd(4, "Invalid user z from 203.0.113.6 port 22").as_bytes());
+    log.extend_from_slice(sshd(5, "Invalid user b from 192.0.2.7 port 1").as_bytes());
+    e.write("auth.log", &log);
+    e.sync(&[]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.7", "203.0.113.5", "203.0.113.6"]);
 }

@@ -12,6 +12,7 @@ mod journal;
 mod live;
 mod package;
 mod props;
+mod rotation;
 mod state;
 mod sync;
 mod watch;

@@ -232,3 +232,28 @@ fn a_decision_survives_a_step_that_fails_after_counting() {
     assert_eq!(d.log().matches("banned 192.0.2.1 ").count(), 1, "{}", d.log());
     assert_eq!(e.read("state").matches("hits=invalid-user:1\t").count(), 1, "counted once");
 }
+
+#[test]
+fn a_truncated_gzip_under_a_cursor_does_not_stop_watch() {
+    let e = Env::new();
+    let mut text = String::new();
+    for i in 0..5000u32 {
+        text.push_str(&sshd(i, &format!("Invalid user u from 192.0.2.{} port {i}", i % 200 + 1)));
+    }
+    e.write("auth.log.1", &text);
+    e.write("auth.log", "");
+    e.sync(&[]).ok();
+    // Compressed with the compression cut short: the cursor points past
+    // the damage.
+    std::fs::remove_file(e.path("auth.log.1")).unwrap();
+    let gz = gzip(text.as_bytes());
+    e.write("auth.log.2.gz", &gz[..gz.len() / 2]);
+    let mut d = watch(&e, &[]);
+    e.append("auth.log", &sshd(1, "Invalid user a from 198.51.100.1 port 1"));
+    wait_for(20, "a line after the damaged file", || listed(&e, "198.51.100.1"));
+    assert_eq!(d.stop(), 0, "{}", d.log());
+    assert!(d.log().contains("auth.log.2.gz: damaged gzip"), "{}", d.log());
+    assert!(!d.log().contains("incomplete deflate stream; waiting"), "{}", d.log());
+    // Nothing of the damaged file was read again.
+    assert_eq!(e.read("state").matches("hits=invalid-user:25\t").count(), 200, "{}", e.read("state"));
+}

@@ -188,9 +188,14 @@ impl Scanner {
         let mut pos = 0;
         while pos < buf.len() {
             let Some(m) = self.finder.find(Input::new(buf).span(pos..buf.len())) else { break };
-            let start = memchr::memrchr(b'\n', &buf[pos..m.start()]).map_or(pos, |i| pos + i + 1);
-            let end = memchr::memchr(b'\n', &buf[m.end()..]).map_or(buf.len(), |i| m.end() + i);
-            self.line(&buf[start..end], self.offset + start as u64, self.offset + end as u64, emit);
+            // syslog never writes a NUL: a run of them is a crash's zero
+            // fill. The text after it starts a line; the text before it
+            // was cut short (its address may be cut too), so it is no line.
+            let start = memchr::memrchr2(b'\n', 0, &buf[pos..m.start()]).map_or(pos, |i| pos + i + 1);
+            let end = memchr::memchr2(b'\n', 0, &buf[m.end()..]).map_or(buf.len(), |i| m.end() + i);
+            if buf.get(end) != Some(&0) {
+                self.line(&buf[start..end], self.offset + start as u64, self.offset + end as u64, emit);
+            }
             pos = end + 1;
         }
         self.offset += buf.len() as u64;
