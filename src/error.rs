@@ -30,6 +30,12 @@ pub enum Error {
     /// The firewall command failed.
     #[error("{command}: {status}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
     Firewall { command: String, status: String, stderr: String },
+    /// A geolocation database that cannot be opened or read.
+    #[error("{}: {msg}", path.display())]
+    Geo { path: PathBuf, msg: String },
+    /// The history database cannot be opened, read or written.
+    #[error("{}: {msg}", path.display())]
+    History { path: PathBuf, msg: String },
     /// Another badguys holds the lock.
     #[error("another badguys is running: {} is locked; gave up after {secs}s", lock.display())]
     Busy { lock: PathBuf, secs: u64 },
@@ -53,11 +59,11 @@ pub mod exit {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::ConfigLine { .. } => exit::USAGE,
+            Error::Config(_) | Error::ConfigLine { .. } | Error::Geo { .. } => exit::USAGE,
             Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } | Error::Journal { .. } => {
                 exit::INPUT
             }
-            Error::Output { .. } | Error::Firewall { .. } => exit::OUTPUT,
+            Error::Output { .. } | Error::Firewall { .. } | Error::History { .. } => exit::OUTPUT,
             Error::Busy { .. } => exit::BUSY,
         }
     }

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 mod error;
 pub mod firewall;
+pub mod geo;
 pub mod hooks;
 pub mod json;
 pub mod logging;

@@ -6,6 +6,7 @@ mod harness;
 mod corpus;
 mod firewall_nft;
 mod firewall_pf;
+mod geo;
 mod inputs;
 mod journal;
 mod live;
