@@ -2,8 +2,11 @@
 //! rendering it (sorted, one entry per line: what pf's `table … persist file`
 //! reads), writing it atomically (temp file in the same directory, fsync,
 //! rename, fsync of the directory, mode kept), and the lock that keeps two
-//! runs from interleaving. [`statefile`] is the state file's format.
+//! runs from interleaving. [`statefile`] is the state file's format;
+//! [`history`] the history database, fed with [`batch::DayBatch`]es.
 
+pub mod batch;
+pub mod history;
 pub mod statefile;
 
 use std::fs::{self, File, OpenOptions, Permissions};
