@@ -11,6 +11,7 @@ mod inputs;
 mod journal;
 mod live;
 mod props;
+mod report;
 mod state;
 mod sync;
 mod watch;
