@@ -236,8 +236,18 @@ fn report_in_headless_chromium() {
         ["http://example.invalid/x.png"],
         "the net log check must see a page's request"
     );
+    // The terminal view of the same data, with history: timelines and tables.
+    let geo = ["--geo", dbs[0].to_str().unwrap(), "--geo", dbs[1].to_str().unwrap()];
+    let stats = view(&e, &[&["stats", "--by", "month"][..], &geo[..]].concat());
+    stats.ok();
+    for want in ["top countries", "GB ", "per reporting host", "web1", "history: ", "newest bans", "MaxMind"] {
+        assert!(stats.stdout.contains(want), "no {want:?} in:\n{}", stats.stdout);
+    }
+    let bars = stats.stdout.lines().filter(|l| l.starts_with("20") && l.contains('#')).count();
+    assert!(bars >= 12, "a year by month has 12 bars or more:\n{}", stats.stdout);
     if let Ok(dest) = std::env::var("BADGUYS_SCREENSHOT") {
         std::fs::copy(&png, Path::new(&dest)).unwrap();
+        std::fs::write(Path::new(&dest).with_extension("stats.txt"), &stats.stdout).unwrap();
     }
 }
 
@@ -269,10 +279,9 @@ fn page_requests(netlog: &Path) -> Vec<String> {
         let p = &ev["params"];
         let url = p["url"].as_str().unwrap_or_default();
         let key = p["network_isolation_key"].as_str().unwrap_or_default();
-        if ev["type"].as_u64() == Some(start) && key.contains("file://") && !url.starts_with("file://") {
-            if !urls.iter().any(|u| u == url) {
-                urls.push(url.to_string());
-            }
+        let page = ev["type"].as_u64() == Some(start) && key.contains("file://") && !url.starts_with("file://");
+        if page && !urls.iter().any(|u| u == url) {
+            urls.push(url.to_string());
         }
     }
     urls

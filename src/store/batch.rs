@@ -48,6 +48,9 @@ impl Change {
     }
 }
 
+/// (address, user, host) of a login.
+pub type LoginKey = (String, Vec<u8>, Vec<u8>);
+
 /// One day's additions. Keys are plain values; `addr` is an address or,
 /// for IPv6 folded by the caller, a network (`2001:db8:1::/64`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,7 +65,7 @@ pub struct Day {
     pub changes: BTreeMap<(String, Change), u64>,
     /// Successful logins of addresses that were ever listed, per (address,
     /// user, host): (count, last time).
-    pub logins: BTreeMap<(String, Vec<u8>, Vec<u8>), (u64, i64)>,
+    pub logins: BTreeMap<LoginKey, (u64, i64)>,
     /// Events per user name tried (attacker-controlled bytes).
     pub users: BTreeMap<Vec<u8>, u64>,
 }

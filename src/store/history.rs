@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS user_day (day INTEGER, user BLOB, events INTEGER, PRI
 CREATE TABLE IF NOT EXISTS user_rest (day INTEGER PRIMARY KEY, events INTEGER);
 ";
 
+/// User names with their events, most first, and the events of the rest.
+pub type TopUsers = (Vec<(Vec<u8>, u64)>, u64);
+
 /// What [`History::apply`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -310,7 +313,7 @@ impl History {
 
     /// The `n` most tried user names, and the events of all the others
     /// (including those past the per-day bound).
-    pub fn top_users(&self, since: i64, n: usize) -> Result<(Vec<(Vec<u8>, u64)>, u64), Error> {
+    pub fn top_users(&self, since: i64, n: usize) -> Result<TopUsers, Error> {
         let err = db_err(&self.path);
         let mut q = self
             .conn
