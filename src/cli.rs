@@ -60,6 +60,11 @@ pub enum Command {
     Reload(OutputArgs),
     /// List the rules, their names and example messages.
     Rules,
+    /// Summarise state and history: totals, rules, days, countries, networks, users, hosts, bans.
+    Stats(StatsArgs),
+    /// Write one self-contained HTML report with charts and a world map.
+    #[command(after_help = EXIT_CODES)]
+    Report(ReportArgs),
 }
 
 /// Where the list and state live and how the firewall is told.
@@ -235,4 +240,65 @@ pub struct CheckArgs {
     pub scan: ScanArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Where `stats` and `report` read from, and how much they show.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ViewArgs {
+    /// A geolocation database (.mmdb, repeatable) [default: every .mmdb in
+    /// /var/db/dbip, /var/lib/GeoIP, /usr/share/GeoIP].
+    #[arg(long = "geo", value_name = "FILE")]
+    pub geo: Vec<PathBuf>,
+    /// The history database; `none` for none [default: history.sqlite beside the state file].
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Count only what happened in this last stretch (e.g. 24h, 30d) [default: everything].
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Rows per table [default: 10].
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One JSON object instead of text (see badguys(8) for its fields).
+    #[arg(long)]
+    pub json: bool,
+    /// The Prometheus text format, for node_exporter's textfile collector.
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// Timeline: the last 14 days, every month, or every year.
+    #[arg(long, value_name = "day|month|year", default_value = "day")]
+    pub by: String,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (atomically) [default: badguys-report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Make the page reload itself this often (e.g. 5m), for a report served and rewritten.
+    #[arg(long, value_name = "DURATION")]
+    pub refresh: Option<String>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The history database's flags, for the commands that write it (sync and
+/// watch flatten this once the engine writes history).
+#[derive(Debug, Args, Default, Clone)]
+pub struct HistoryArgs {
+    /// The history database; `none` switches it off [default: history.sqlite beside the state file].
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Days of history kept [default: 400].
+    #[arg(long, value_name = "DAYS")]
+    pub history_days: Option<u32>,
 }

@@ -34,6 +34,12 @@ pub enum Error {
     /// (a symlink, another user's file, a directory others can write).
     #[error("{}: {why}", path.display())]
     Unsafe { path: PathBuf, why: String },
+    /// A geolocation database that cannot be opened or read.
+    #[error("{}: {msg}", path.display())]
+    Geo { path: PathBuf, msg: String },
+    /// The history database cannot be opened, read or written.
+    #[error("{}: {msg}", path.display())]
+    History { path: PathBuf, msg: String },
     /// Another badguys holds the lock.
     #[error("another badguys is running: {} is locked; gave up after {secs}s", lock.display())]
     Busy { lock: PathBuf, secs: u64 },
@@ -63,11 +69,13 @@ pub mod exit {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::ConfigLine { .. } => exit::USAGE,
+            Error::Config(_) | Error::ConfigLine { .. } | Error::Geo { .. } => exit::USAGE,
             Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } | Error::Journal { .. } => {
                 exit::INPUT
             }
-            Error::Output { .. } | Error::Unsafe { .. } | Error::Firewall { .. } => exit::OUTPUT,
+            Error::Output { .. } | Error::Unsafe { .. } | Error::Firewall { .. } | Error::History { .. } => {
+                exit::OUTPUT
+            }
             Error::Busy { .. } => exit::BUSY,
             Error::System { .. } => exit::INTERNAL,
         }

@@ -7,7 +7,8 @@
 //! keeps a record per address; [`rules`] decides who is listed, spared or
 //! expired; [`store`] writes the blocklist and the state atomically under a
 //! lock; [`firewall`] makes pf or nftables hold exactly that list (or adds
-//! to it). [`config`] resolves flags and config file once; `main.rs` and
+//! to it). [`store::history`] keeps counts per day that outlive the logs;
+//! [`geo`], [`stats`] and [`report`] make the views. [`config`] resolves flags and config file once; `main.rs` and
 //! [`watch`] wire the stages together; [`hooks`] runs alert programs.
 
 pub mod addr;
@@ -16,14 +17,17 @@ pub mod cli;
 pub mod config;
 mod error;
 pub mod firewall;
+pub mod geo;
 pub mod hooks;
 pub mod json;
 pub mod logging;
 pub mod parse;
+pub mod report;
 pub mod rules;
 pub mod sandbox;
 pub mod source;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod watch;
 

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use badguys::addr::{check_width, ip_order, parse_ip, Net};
 use badguys::cli::{BanArgs, CheckArgs, Cli, Command, ExplainArgs, ListArgs, SyncArgs, UnbanArgs, WatchArgs};
-use badguys::config::Config;
+use badguys::config::{parse_duration, Config};
 use badguys::parse::time::iso;
 use badguys::parse::{Clock, Rule, ScanStats};
 use badguys::rules::{self, Spared};
@@ -52,6 +52,8 @@ fn main() -> ExitCode {
             badguys::logging::init(cli.verbose, cli.quiet, false);
             rules_cmd()
         }
+        Command::Stats(a) => start(Config::load(conf, None, &a.output, None)).and_then(|c| stats(&c, a)),
+        Command::Report(a) => start(Config::load(conf, None, &a.output, None)).and_then(|c| report(&c, a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -545,5 +547,52 @@ fn rules_cmd() -> Result<()> {
         let on = if r.default_on() { "default" } else { "opt-in " };
         writeln!(out, "{:<16} {on}  {}", r.name(), r.describe())?;
     }
+    Ok(())
+}
+
+/// The figures `stats` and `report` show.
+fn view_data(cfg: &Config, v: &badguys::cli::ViewArgs) -> Result<badguys::report::Data> {
+    let now = Clock::system().now();
+    let since =
+        v.since.as_deref().map(parse_duration).transpose().map_err(|e| Error::Config(format!("--since: {e}")))?;
+    let o = badguys::report::Options { now, since: since.map(|s| now - s), top: v.top.unwrap_or(10), max_dots: 400 };
+    let history = store::history::path_for(&cfg.output.state, v.history.as_deref());
+    let d = badguys::report::data::gather(&cfg.output.state, history.as_deref(), &v.geo, &o)?;
+    if let Some(n) = &d.geo_note {
+        info!("{n}");
+    }
+    for a in d.attributions.iter().filter(|a| a.stale) {
+        warn!("{}: built {}, over 90 days ago: update it", a.path.display(), iso(a.built));
+    }
+    Ok(d)
+}
+
+fn stats(cfg: &Config, a: &badguys::cli::StatsArgs) -> Result<()> {
+    let by: badguys::stats::By = a.by.parse().map_err(|e| Error::Config(format!("--by: {e}")))?;
+    let d = view_data(cfg, &a.view)?;
+    let top = a.view.top.unwrap_or(10);
+    let text = if a.json {
+        format!("{}\n", badguys::stats::json(&d, by, top))
+    } else if a.prometheus {
+        badguys::stats::prometheus(&d)
+    } else {
+        badguys::stats::text(&d, by, top)
+    };
+    io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn report(cfg: &Config, a: &badguys::cli::ReportArgs) -> Result<()> {
+    let refresh = a
+        .refresh
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| Error::Config(format!("--refresh: {e}")))?
+        .map(|s| std::time::Duration::from_secs(s.max(1) as u64));
+    let d = view_data(cfg, &a.view)?;
+    let path = a.file.clone().unwrap_or_else(|| "badguys-report.html".into());
+    badguys::report::write(&path, &d, refresh)?;
+    info!("wrote {}", path.display());
     Ok(())
 }

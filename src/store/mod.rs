@@ -4,8 +4,11 @@
 //! rename, fsync of the directory, permission bits kept), the lock that keeps
 //! two runs from interleaving, and removing the temp files a killed run left.
 //! [`statefile`] is the state file's format; [`trust`] decides which paths
-//! the store reads and writes at all.
+//! the store reads and writes at all; [`history`] the history database, fed
+//! with [`batch::DayBatch`]es.
 
+pub mod batch;
+pub mod history;
 pub mod statefile;
 pub mod trust;
 

@@ -1,0 +1,126 @@
+use super::*;
+use crate::parse::{Rule, What};
+use crate::store::batch::HistEvent;
+
+fn ev(addr: &str, day: i64, user: &'static [u8]) -> HistEvent<'static> {
+    HistEvent {
+        what: What::Attack(Rule::InvalidUser),
+        addr: addr.parse().unwrap(),
+        user: Some(user),
+        time: day * DAY + 3600,
+        host: b"gw",
+        count: 1,
+        ever_listed: false,
+    }
+}
+
+fn batch(evs: &[HistEvent<'static>]) -> DayBatch {
+    DayBatch::from_events(evs.iter().copied(), [])
+}
+
+fn total(h: &History) -> u64 {
+    h.rules(0).unwrap().iter().map(|r| r.1).sum()
+}
+
+#[test]
+fn same_generation_counts_once_and_replaces() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    let b1 = batch(&[ev("192.0.2.1", 100, b"root"), ev("192.0.2.2", 100, b"admin")]);
+    assert_eq!(h.apply(&b1, 1).unwrap(), Applied::Added);
+    // The crash case: history committed generation 1, the state did not;
+    // the same lines are read and applied again as generation 1.
+    assert_eq!(h.apply(&b1, 1).unwrap(), Applied::Replaced);
+    assert_eq!(total(&h), 2);
+    assert_eq!(h.top_addrs(0, 10).unwrap().len(), 2);
+    // A rerun that read one more line replaces the batch with the larger one.
+    let mut b1b = b1.clone();
+    b1b.add_event(&ev("192.0.2.3", 100, b"root"));
+    b1b.add_change("192.0.2.3".parse().unwrap(), Change::FirstSeen, 100 * DAY);
+    assert_eq!(h.apply(&b1b, 1).unwrap(), Applied::Replaced);
+    assert_eq!(total(&h), 3);
+    assert_eq!(h.top_users(0, 10).unwrap().0, vec![(b"root".to_vec(), 2), (b"admin".to_vec(), 1)]);
+    assert_eq!(h.timeline(By::Day, 0).unwrap()[0].first_seen, 1);
+    assert_eq!(h.apply(&batch(&[ev("192.0.2.9", 101, b"x")]), 2).unwrap(), Applied::Added);
+    assert_eq!(total(&h), 4);
+    // Older than held: refused, nothing written.
+    assert_eq!(h.apply(&b1, 1).unwrap(), Applied::Stale);
+    assert_eq!(total(&h), 4);
+    assert_eq!(h.generation().unwrap(), 2);
+    drop(h);
+    // It survives reopening.
+    let h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    assert_eq!((total(&h), h.generation().unwrap()), (4, 2));
+    let mode: String = h.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn retention_drops_old_days() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    h.keep_days = 10;
+    h.apply(&batch(&[ev("192.0.2.1", 100, b"a")]), 1).unwrap();
+    h.apply(&batch(&[ev("192.0.2.1", 105, b"a")]), 2).unwrap();
+    assert_eq!(h.span().unwrap(), Some((100, 105)));
+    h.apply(&batch(&[ev("192.0.2.1", 110, b"a")]), 3).unwrap();
+    assert_eq!(h.span().unwrap(), Some((105, 110)), "day 100 is 11 days before day 110");
+    assert_eq!(h.top_users(0, 5).unwrap().0, vec![(b"a".to_vec(), 2)]);
+}
+
+#[test]
+fn user_names_are_bounded_per_day() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    let names: Vec<&'static [u8]> =
+        (0..TOP_USERS + 5).map(|i| &*Box::leak(format!("user{i:05}").into_bytes().into_boxed_slice())).collect();
+    let evs: Vec<_> = names.iter().map(|u| ev("192.0.2.1", 7, u)).collect();
+    h.apply(&batch(&evs), 1).unwrap();
+    let kept: i64 = h.conn.query_row("SELECT count(*) FROM user_day", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept as usize, TOP_USERS);
+    let (top, rest) = h.top_users(0, 10).unwrap();
+    assert_eq!((top.len(), rest), (10, (TOP_USERS + 5 - 10) as u64));
+    // Replacing the batch undoes the overflow too.
+    h.apply(&batch(&evs[..3]), 1).unwrap();
+    let (top, rest) = h.top_users(0, 10).unwrap();
+    assert_eq!((top.len(), rest), (3, 0));
+}
+
+#[test]
+fn timelines_by_month_and_year() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    // 2024-01-31, 2024-02-01, 2024-02-02 (days 19753..19755).
+    let evs = [ev("192.0.2.1", 19753, b"a"), ev("192.0.2.1", 19754, b"a"), ev("192.0.2.2", 19755, b"a")];
+    h.apply(&batch(&evs), 1).unwrap();
+    let m = h.timeline(By::Month, 0).unwrap();
+    assert_eq!(m.iter().map(|p| (p.label.as_str(), p.events)).collect::<Vec<_>>(), [("2024-01", 1), ("2024-02", 2)]);
+    assert_eq!(h.timeline(By::Year, 0).unwrap()[0].label, "2024");
+    assert_eq!(h.timeline(By::Day, 19755).unwrap().len(), 1);
+    assert_eq!(h.hours(0).unwrap()[1], 3);
+    assert_eq!(h.hosts(0).unwrap()[0], HostRow { host: b"gw".to_vec(), events: 3, addrs: 2 });
+}
+
+#[test]
+fn logins_of_listed_addresses_only() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    let mut a = ev("192.0.2.1", 5, b"deploy");
+    a.what = What::Login;
+    let mut b = a;
+    b.ever_listed = true;
+    b.time += 60;
+    h.apply(&batch(&[a, b]), 1).unwrap();
+    let l = h.logins(0).unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!((l[0].count, l[0].last, l[0].user.as_slice()), (1, 5 * DAY + 3660, &b"deploy"[..]));
+}
+
+#[test]
+fn path_beside_the_state() {
+    assert_eq!(
+        path_for(Path::new("/var/lib/badguys/state"), None),
+        Some(PathBuf::from("/var/lib/badguys/history.sqlite"))
+    );
+    assert_eq!(path_for(Path::new("/x/state"), Some(Path::new("none"))), None);
+}
