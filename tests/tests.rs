@@ -8,6 +8,7 @@ mod corpus;
 mod firewall_nft;
 mod firewall_pf;
 mod geo;
+mod include;
 mod inputs;
 mod journal;
 mod live;
