@@ -74,8 +74,8 @@ fn real_signify_embedded_signature() {
     assert!(!st.success());
 
     // Only the other key: refused, saying which key signed it.
-    let e = Include::load(&env.path("list.sig"), &IncludeOpts { keys: vec![other], ..IncludeOpts::default() })
-        .unwrap_err();
+    let e =
+        Include::load(&env.path("list.sig"), &IncludeOpts { keys: vec![other], ..IncludeOpts::default() }).unwrap_err();
     assert!(matches!(e, IncludeError::UnknownKey { .. }), "{e}");
     // Unsigned content is refused unless allowed.
     let e = Include::load(&env.path("list"), &IncludeOpts { keys: vec![fleet], ..IncludeOpts::default() }).unwrap_err();

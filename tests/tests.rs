@@ -7,6 +7,7 @@ mod child;
 mod corpus;
 mod firewall_nft;
 mod firewall_pf;
+mod fleet;
 mod geo;
 mod include;
 mod inputs;

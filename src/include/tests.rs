@@ -25,7 +25,8 @@ fn nets(l: &IncludedList) -> Vec<String> {
 }
 
 fn export(serial: u64) -> Vec<u8> {
-    format!("# badguys serial={serial} generated=2026-12-01T20:00:00Z hosts=3\n192.0.2.7\n198.51.100.0/24\n").into_bytes()
+    format!("# badguys serial={serial} generated=2026-12-01T20:00:00Z hosts=3\n192.0.2.7\n198.51.100.0/24\n")
+        .into_bytes()
 }
 
 #[test]
@@ -74,10 +75,7 @@ fn replay_and_stale() {
     let (sk, pk) = key(1, b"AAAAAAAA");
     let (_, signed) = sign_for_test(&sk, *b"AAAAAAAA", &export(100));
     let o = IncludeOpts { last_serial: Some(101), ..opts(vec![pk.clone()]) };
-    assert!(matches!(
-        parse(Path::new("f"), &signed, 0, &o),
-        Err(IncludeError::Replay { serial: 100, last: 101, .. })
-    ));
+    assert!(matches!(parse(Path::new("f"), &signed, 0, &o), Err(IncludeError::Replay { serial: 100, last: 101, .. })));
     let o = IncludeOpts { last_serial: Some(100), ..opts(vec![pk.clone()]) };
     assert!(parse(Path::new("f"), &signed, 0, &o).is_ok());
     let generated = chrono::DateTime::parse_from_rfc3339("2026-12-01T20:00:00Z").unwrap().timestamp();

@@ -102,6 +102,9 @@ fn rfc5424(b: &[u8]) -> Option<Line<'_>> {
     let (_msgid, rest) = token(rest)?;
     let msg = structured_data(rest)?;
     let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+    // rsyslog's RFC 5424 forwarding format keeps the space an RFC 3164
+    // message starts with (`- -  Invalid user`); sshd's never does.
+    let msg = &msg[msg.iter().take_while(|&&c| c == b' ').count()..];
     let pid = if procid == b"-" { None } else { Some(number(procid)?) };
     Some(Line::Tagged { stamp, host, program, pid, message: msg })
 }
@@ -304,7 +307,10 @@ mod tests {
     fn collector_shapes() {
         // Fractional seconds on a classic stamp: the stamp keeps whole seconds.
         let (s, h, p, pid, m) = tagged(b"Dec  1 19:46:06.123 host sshd[1]: hi");
-        assert_eq!((s, h, p, pid, m), (Stamp::Syslog(b"Dec  1 19:46:06"), &b"host"[..], &b"sshd"[..], Some(1), &b"hi"[..]));
+        assert_eq!(
+            (s, h, p, pid, m),
+            (Stamp::Syslog(b"Dec  1 19:46:06"), &b"host"[..], &b"sshd"[..], Some(1), &b"hi"[..])
+        );
         assert!(matches!(split(b"Dec  1 19:46:06. host sshd[1]: hi"), Line::Bare(_)));
         // No host name.
         let (_, h, p, pid, m) = tagged(b"Feb 17 17:40:17 sshd[123]: hi there");
