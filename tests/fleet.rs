@@ -168,6 +168,43 @@ fn wait_line(nodes: &[Node], file: &Path, needle: &str, what: &str) -> Duration 
     d
 }
 
+/// `openssl s_client` from `ns` to the collector's imtcp TLS port, sending
+/// `data`, with the client certificate `cert` (a name in `tls`) or none.
+fn s_client(ns: &Netns, tls: &Path, cert: Option<&str>, data: &str) {
+    let mut sc = ns.cmd(
+        "openssl",
+        [
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-connect",
+            "192.0.2.1:6514",
+            "-servername",
+            "collector.fleet.example",
+            "-verify_return_error",
+            "-verify_hostname",
+            "collector.fleet.example",
+        ],
+    );
+    sc.arg("-CAfile").arg(tls.join("ca.pem"));
+    if let Some(c) = cert {
+        sc.arg("-cert").arg(tls.join(format!("{c}.pem"))).arg("-key").arg(tls.join(format!("{c}.key")));
+    }
+    let mut child = sc
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused handshake may close the pipe before the write.
+    let _ = std::io::Write::write_all(child.stdin.as_mut().unwrap(), data.as_bytes());
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    if cert.is_some() {
+        assert!(out.status.success(), "openssl s_client: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
     let ok = require("root", is_root())
@@ -309,6 +346,26 @@ fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
     let e2 = Env::new();
     e2.sync(&["--log", raw.to_str().unwrap()]).ok();
     assert!(lines(&e2.read("badguys")).contains(&"198.51.100.77"), "raw:\n{rawtext}");
+
+    // OpenBSD syslogd's frame over TLS to the imtcp listener, as `syslogd
+    // -h -Z` sends it (octet counting: `LEN <PRI>STAMP HOST MSG`), from host
+    // 1's namespace with host 1's client certificate.
+    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let frame = format!("<38>{stamp} bsd1 sshd-session[6001]: Invalid user bsd from 192.0.2.95 port 60001");
+    let framed = format!("{} {frame}", frame.len());
+    // First without a client certificate: refused (permittedPeer).
+    let anon = format!("<38>{stamp} anon sshd[6002]: Invalid user anon from 192.0.2.96 port 60002");
+    s_client(&nodes[1].ns, &tls, None, &format!("{} {anon}", anon.len()));
+    s_client(&nodes[1].ns, &tls, Some("host1.fleet.example"), &framed);
+    wait_line(&nodes, &fleet, "192.0.2.95", "OpenBSD-shaped frame over TLS");
+    let text = read(&fleet);
+    assert!(
+        text.lines().any(|l| l.ends_with(" bsd1 sshd-session[6001]: Invalid user bsd from 192.0.2.95 port 60001")),
+        "{text}"
+    );
+    e.sync(&["--log", fleet.to_str().unwrap()]).ok();
+    assert!(lines(&e.read("badguys")).contains(&"192.0.2.95"));
+    assert!(!text.contains("192.0.2.96"), "a client without a certificate was accepted:\n{text}");
 
     // The collector goes down; both hosts keep logging; it comes back.
     nodes[0].stop();
