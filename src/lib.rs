@@ -19,6 +19,7 @@ mod error;
 pub mod firewall;
 pub mod geo;
 pub mod hooks;
+pub mod include;
 pub mod json;
 pub mod logging;
 pub mod parse;

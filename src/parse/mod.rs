@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
-pub use header::{split, Line, Stamp};
+pub use header::{split, split_shape, Line, Shape, Stamp};
 pub use rule::{Rule, RuleSet, UnknownRule};
 pub use sshd::{classify, Message};
 pub use time::Clock;
@@ -76,6 +76,14 @@ pub struct ScanStats {
     /// Events from bare lines (`sshd -E`), where OpenSSH writes control
     /// characters of user names unescaped: a crafted name can forge a line.
     pub bare_events: u64,
+    /// Candidate lines whose header was not understood (a stamp followed by
+    /// no tag, or a line opening with a digit or `<` that is no sshd
+    /// message): named in the summary, never silently dropped.
+    pub unrecognised_header: u64,
+    /// Lines with a second host name after the collector's
+    /// (`STAMP COLLECTOR SENDER sshd[1]: `): read with the sender's name;
+    /// the sender adds its name with `-h` towards an OpenBSD collector.
+    pub double_host: u64,
 }
 
 impl ScanStats {
@@ -208,15 +216,27 @@ impl Scanner {
             return;
         }
         let line = trim_line(line);
-        match split(line) {
+        let (parts, shape) = split_shape(line);
+        if shape == Shape::DoubleHost {
+            self.stats.double_host += 1;
+        }
+        match parts {
             Line::Tagged { stamp, host, program, pid, message } => {
                 if matches!(program, b"sshd" | b"sshd-session" | b"sshd-auth") {
                     let ctx = Ctx { host, pid, stamp, bare: false, start, end };
                     self.message(ctx, message, 1, emit);
                 }
             }
-            Line::Untagged { stamp, host, text } => self.syslogd_repeat(text, stamp, host, start, end, emit),
+            Line::Untagged { stamp, host, text } => {
+                if !self.syslogd_repeat(text, stamp, host, start, end, emit) {
+                    self.stats.unrecognised_header += 1;
+                }
+            }
             Line::Bare(message) => {
+                if message.first().is_some_and(|&c| c.is_ascii_digit() || c == b'<') {
+                    self.stats.unrecognised_header += 1;
+                    return;
+                }
                 let ctx = Ctx { host: b"", pid: None, stamp: Stamp::None, bare: true, start, end };
                 self.message(ctx, message, 1, emit);
             }
@@ -270,6 +290,7 @@ impl Scanner {
     }
 
     /// `last message repeated N times` repeats the line just before it.
+    /// False when `text` is no such line.
     fn syslogd_repeat(
         &mut self,
         text: &[u8],
@@ -278,13 +299,13 @@ impl Scanner {
         start: u64,
         end: u64,
         emit: &mut dyn FnMut(&Event<'_>),
-    ) {
+    ) -> bool {
         let text = text.strip_prefix(b"--- ").unwrap_or(text);
         let text = text.strip_suffix(b" ---").unwrap_or(text);
-        let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return };
-        let Some(last) = self.last.take() else { return };
+        let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return false };
+        let Some(last) = self.last.take() else { return true };
         if last.end + 1 != start {
-            return;
+            return true;
         }
         match last.what {
             What::Attack(r) => self.stats.hits[r as usize] += u64::from(n),
@@ -294,6 +315,7 @@ impl Scanner {
         emit(&Event { what: last.what, ip: last.ip, user, count: n, host, pid: last.pid, stamp });
         // A later `last message repeated` still refers to the same message.
         self.last = Some(Last { end, ..last });
+        true
     }
 
     fn take_kex(&mut self, ctx: &Ctx<'_>) -> bool {
