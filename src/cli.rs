@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{parse_duration, parse_seconds};
+use crate::stats::By;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -253,8 +254,8 @@ pub struct ViewArgs {
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
     /// Count only what happened in this last stretch (e.g. 24h, 30d) [default: everything].
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<i64>,
     /// Rows per table [default: 10].
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -269,8 +270,8 @@ pub struct StatsArgs {
     #[arg(long, conflicts_with = "json")]
     pub prometheus: bool,
     /// Timeline: the last 14 days, every month, or every year.
-    #[arg(long, value_name = "day|month|year", default_value = "day")]
-    pub by: String,
+    #[arg(long, value_name = "day|month|year", default_value = "day", value_parser = clap::value_parser!(By))]
+    pub by: By,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]
@@ -283,8 +284,8 @@ pub struct ReportArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Make the page reload itself this often (e.g. 5m), for a report served and rewritten.
-    #[arg(long, value_name = "DURATION")]
-    pub refresh: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub refresh: Option<i64>,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]

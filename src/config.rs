@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::Net;
+use crate::allow::{read_allow_file, AllowSource, Allowlist};
 use crate::cli::{OutputArgs, ScanArgs, WatchArgs};
 use crate::firewall::{Firewall, NftTarget, PfTarget};
 use crate::parse::RuleSet;
 use crate::rules::Policy;
 use crate::source::journal::{self, Journal};
-use crate::state::{AllowSource, Allowlist};
 use crate::Error;
 
 /// The default config file; it may be missing.
@@ -473,30 +473,6 @@ fn firewall(raw: &Raw) -> Result<Firewall, Error> {
         "none" => Firewall::None,
         other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
     })
-}
-
-/// Adds the allow file's entries. A missing file is fine unless it was
-/// named explicitly (a typo there could lock the admin out).
-pub fn read_allow_file(path: &Path, allow: &mut Allowlist, explicit: bool) -> Result<(), Error> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(()),
-        Err(e) => return Err(Error::Config(format!("allow file {}: {e}", path.display()))),
-    };
-    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
-        let line = String::from_utf8_lossy(raw);
-        let entry = line.split('#').next().unwrap_or("").trim();
-        if entry.is_empty() {
-            continue;
-        }
-        let net = entry.parse::<Net>().map_err(|e| Error::ConfigLine {
-            path: path.to_path_buf(),
-            line: i + 1,
-            msg: format!("{entry:?}: {e}"),
-        })?;
-        allow.push(net, AllowSource::File { path: path.to_path_buf(), line: i + 1 });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
+use crate::allow::{AllowEntry, Allowlist};
 use crate::parse::What;
-use crate::state::{AllowEntry, Allowlist, Record, State};
+use crate::state::{Record, State};
 
 /// The knobs of the decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
