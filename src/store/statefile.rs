@@ -4,13 +4,18 @@
 //! ```text
 //! badguys-state 1
 //! cursor  path=/var/log/auth.log  dev=2049  ino=1311  offset=81234  size=81234  fp=9f86d081884c7d65  done=0
+//! meta    due=-  policy=9f86d081884c7d65  out=120,1727793800000000000  stale=0  gen=12  published=1
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
-//! end     4  fnv=1f3a64c0e2b9d857
+//! published  198.51.100.7
+//! end     3  fnv=1f3a64c0e2b9d857
 //! ```
 //!
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
-//! unknown kinds and keys are ignored, so fields can be added. Bytes outside
+//! unknown kinds and keys are ignored, so fields can be added (`gen=` and
+//! `published=` of the meta line read as 0 and "not recorded" when
+//! missing). `published` lines, the set last published, are not counted in
+//! the end marker, so a version that skips them still reads the file. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
 //! names are attacker-controlled). The `end N fnv=H` trailer is the last
 //! line: N records tell a complete file from a truncated one, and H, the
