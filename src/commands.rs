@@ -36,9 +36,6 @@ pub fn sync(cfg: &Config, a: &SyncArgs) -> Result<(), Error> {
             return Ok(());
         }
     }
-    if cfg.journal_auto {
-        info!("{} does not exist: reading sshd's entries from the systemd journal", cfg.logs[0].display());
-    }
     let mut engine = if a.dry_run { Engine::open_dry_run(cfg)? } else { Engine::open(cfg)? };
     engine.loud = true;
     let mut clock = Clock::system();
@@ -205,10 +202,14 @@ pub fn explain(cfg: &Config, a: &ExplainArgs) -> Result<(), Error> {
 /// `check`: every problem found, printed; an error when there is one.
 pub fn check(cfg: &Config) -> Result<(), Error> {
     let mut problems: Vec<String> = Vec::new();
-    if cfg.journal.is_some() && !crate::source::journal::available() {
+    // A journal chosen for want of the default log is read only if
+    // journalctl runs; else the log is what is missing.
+    let runs = cfg.journal.is_some() && crate::source::journal::available();
+    if cfg.journal.is_some() && !cfg.journal_auto && !runs {
         problems.push(format!("journal: {} cannot be run", crate::source::journal::program()));
     }
-    for log in cfg.logs.iter().filter(|l| cfg.journal.is_none() && !crate::source::is_stdin(l)) {
+    let read_logs = cfg.journal.is_none() || (cfg.journal_auto && !runs);
+    for log in cfg.logs.iter().filter(|l| read_logs && !crate::source::is_stdin(l)) {
         // Never blocks, even on a FIFO.
         if let Err(e) = crate::source::open_log(log) {
             problems.push(format!("log {e}"));

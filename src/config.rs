@@ -5,7 +5,8 @@
 //! given on the command line overrides the key (a repeatable flag replaces
 //! all of the file's values). Per-OS defaults, rule selection, the
 //! allowlist and the firewall target are resolved and validated here; the
-//! rest of the program sees only plain structs.
+//! rest of the program sees only plain structs. No process is run here
+//! (whether journalctl runs is asked where the journal is opened).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use crate::cli::{
 use crate::firewall::{Firewall, NftTarget, PfTarget};
 use crate::parse::RuleSet;
 use crate::rules::Policy;
-use crate::source::journal::{self, Journal};
+use crate::source::journal::Journal;
 use crate::Error;
 
 /// The default config file; it may be missing.
@@ -80,7 +81,8 @@ pub struct Config {
     pub allow_file: (PathBuf, bool),
     /// Read the systemd journal instead of `logs`.
     pub journal: Option<Journal>,
-    /// The journal was chosen because the default log does not exist.
+    /// The journal was chosen because the default log does not exist: read
+    /// only if journalctl runs (else the default log, which may be back).
     pub journal_auto: bool,
 }
 
@@ -298,8 +300,10 @@ impl Config {
         if asked && !default_log {
             return Err(Error::Config("--journal and --log exclude each other: read the journal or log files".into()));
         }
-        // Debian 12, Fedora, Arch: sshd logs only to the journal.
-        let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists() && journal::available();
+        // Debian 12, Fedora, Arch: sshd logs only to the journal. Whether
+        // journalctl runs is found out where the journal is opened
+        // (`Engine::ingest`); without it the default log is read after all.
+        let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists();
         let journal =
             (asked || auto).then(|| Journal { dir: raw.journal_dir.clone(), files: raw.journal_files.clone() });
         let mut allow = Allowlist::new();

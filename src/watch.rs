@@ -50,9 +50,13 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         });
     }
 
+    // The journal, when it was chosen for want of the default log, is
+    // followed only if journalctl runs (the probe happens here, where the
+    // journal is opened); else the log is waited for.
+    let journal = cfg.journal.is_some() && (!cfg.journal_auto || crate::source::journal::available());
     // A log that is not a regular file (a FIFO) is refused at the start,
     // as sync refuses it, rather than retried for ever.
-    for log in cfg.logs.iter().filter(|l| cfg.journal.is_none() && !source::is_stdin(l)) {
+    for log in cfg.logs.iter().filter(|l| !journal && !source::is_stdin(l)) {
         if let Ok(m) = fs::metadata(log) {
             source::check_log(&m, log)?;
         }
@@ -68,7 +72,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     let names: Vec<(PathBuf, String)> = cfg
         .logs
         .iter()
-        .filter(|_| cfg.journal.is_none())
+        .filter(|_| !journal)
         .filter(|l| !source::is_stdin(l))
         .filter_map(|l| Some((parent(l).to_path_buf(), l.file_name()?.to_str()?.to_string())))
         .collect();
@@ -93,15 +97,16 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             .watch(d, notify::RecursiveMode::NonRecursive)
             .map_err(|e| Error::Input { path: d.clone(), err: io::Error::other(e.to_string()) })?;
     }
-    let source = match cfg.journal {
-        Some(_) => "the systemd journal".to_string(),
-        None => cfg.logs.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(", "),
+    let source = if journal {
+        "the systemd journal".to_string()
+    } else {
+        cfg.logs.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(", ")
     };
     info!("watching {source} (firewall: {})", cfg.output.firewall.name());
 
     let mut follower: Option<Follower> = None;
     let mut retry: Option<Duration> = None;
-    if cfg.journal.is_some() {
+    if journal {
         info!(
             "reading sshd's entries from the systemd journal{}",
             if cfg.journal_auto { " (no /var/log/auth.log here)" } else { "" }
@@ -122,7 +127,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
                 full = false;
                 retry = None;
                 // The first step read the journal up to now: follow it from there.
-                if let (None, Some(j)) = (&follower, &cfg.journal) {
+                if let (None, Some(j), true) = (&follower, &cfg.journal, journal) {
                     let wake = tx.clone();
                     follower = Some(engine.follow_journal(j, move || {
                         let _ = wake.send(Msg::Fs);

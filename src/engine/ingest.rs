@@ -6,7 +6,7 @@
 use std::io;
 use std::net::IpAddr;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::parse::{Clock, Rule, ScanStats, Scanner, What};
@@ -41,7 +41,7 @@ impl Engine<'_> {
         let mut batch = Batch::default();
         // Addresses that reached the threshold; evaluate() sorts and dedups.
         let mut hot = Vec::new();
-        if let Some(j) = &cfg.journal {
+        if let Some(j) = cfg.journal.as_ref().filter(|_| !cfg.journal_auto || self.journal_runs()) {
             let res = self.ingest_journal(j, clock, stats, &mut batch, &mut hot);
             self.keep_hot(hot);
             res?;
@@ -121,6 +121,18 @@ impl Engine<'_> {
             self.dirty = true;
         }
         Ok(batch)
+    }
+
+    /// Whether journalctl runs, asked once (the `--version` probe of a
+    /// journal chosen because the default log does not exist).
+    fn journal_runs(&mut self) -> bool {
+        if !self.journal_probed {
+            self.journal_probed = crate::source::journal::available();
+            if self.journal_probed && self.loud {
+                info!("{} does not exist: reading sshd's entries from the systemd journal", self.cfg.logs[0].display());
+            }
+        }
+        self.journal_probed
     }
 
     /// What was counted stays counted even when the step then fails: the

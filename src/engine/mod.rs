@@ -117,6 +117,9 @@ pub struct Engine<'c> {
     pub list_seen: FileId,
     /// Say at info level what publishing did (sync); else at debug.
     pub loud: bool,
+    /// journalctl answered its `--version` probe (asked only when the
+    /// journal was chosen for want of the default log).
+    journal_probed: bool,
 }
 
 impl<'c> Engine<'c> {
@@ -157,6 +160,7 @@ impl<'c> Engine<'c> {
             file_lags: false,
             list_seen: FileId::stamp_of(&cfg.output.out),
             loud: false,
+            journal_probed: false,
         };
         e.load_state()?;
         Ok(e)
