@@ -72,6 +72,32 @@ impl Allowlist {
     pub fn entries(&self) -> &[AllowEntry] {
         &self.entries
     }
+
+    /// The reserved ranges, `entries` (from flags and the config file),
+    /// then the allow file's lines (see [`read_allow_file`]).
+    pub fn load(
+        entries: impl IntoIterator<Item = (Net, AllowSource)>,
+        file: &Path,
+        explicit: bool,
+    ) -> Result<Allowlist, Error> {
+        let mut allow = Allowlist::new();
+        for (net, src) in entries {
+            allow.push(net, src);
+        }
+        read_allow_file(file, &mut allow, explicit)?;
+        Ok(allow)
+    }
+
+    /// This list with the allow file `file` read again (SIGHUP): its old
+    /// lines are replaced, the other entries kept.
+    pub fn reread(&self, file: &Path, explicit: bool) -> Result<Allowlist, Error> {
+        let kept = self.entries.iter().filter_map(|e| match &e.source {
+            AllowSource::Reserved(_) => None,
+            AllowSource::File { path: p, .. } if p == file => None,
+            src => Some((e.net, src.clone())),
+        });
+        Allowlist::load(kept, file, explicit)
+    }
 }
 
 /// Adds the allow file's entries. A missing file is fine unless it was

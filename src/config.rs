@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::Net;
-use crate::allow::{read_allow_file, AllowSource, Allowlist};
+use crate::allow::{AllowSource, Allowlist};
 use crate::cli::{
     parse_command, parse_duration, parse_env_name, parse_net, parse_rules, parse_seconds, parse_threshold, parse_yes,
     OutputArgs, ScanArgs, WatchArgs,
 };
-use crate::firewall::{Firewall, NftTarget, PfTarget};
+use crate::firewall::{Firewall, Names};
 use crate::parse::RuleSet;
 use crate::rules::Policy;
 use crate::source::journal::Journal;
@@ -108,16 +108,7 @@ impl Config {
     /// The allowlist with the allow file read again (SIGHUP).
     pub fn reload_allow(&self) -> Result<Allowlist, Error> {
         let (path, explicit) = &self.allow_file;
-        let mut allow = Allowlist::new();
-        for e in self.output.allow.entries() {
-            match &e.source {
-                AllowSource::Reserved(_) => {}
-                AllowSource::File { path: p, .. } if p == path => {}
-                src => allow.push(e.net, src.clone()),
-            }
-        }
-        read_allow_file(path, &mut allow, *explicit)?;
-        Ok(allow)
+        self.output.allow.reread(path, *explicit)
     }
 }
 
@@ -136,11 +127,7 @@ struct Raw {
     expire: Option<i64>,
     out: Option<PathBuf>,
     state: Option<PathBuf>,
-    firewall: Option<String>,
-    table: Option<String>,
-    nft_table: Option<String>,
-    nft_set4: Option<String>,
-    nft_set6: Option<String>,
+    fw: Names,
     lock_timeout: Option<u64>,
     allow: Vec<(Net, AllowSource)>,
     allow_file: Option<PathBuf>,
@@ -170,11 +157,11 @@ impl Raw {
             "expire" => self.expire = Some(parse_duration(v)?),
             "out" => self.out = Some(path()),
             "state" => self.state = Some(path()),
-            "firewall" => self.firewall = Some(v.to_string()),
-            "table" => self.table = Some(v.to_string()),
-            "nft-table" => self.nft_table = Some(v.to_string()),
-            "nft-set4" => self.nft_set4 = Some(v.to_string()),
-            "nft-set6" => self.nft_set6 = Some(v.to_string()),
+            "firewall" => self.fw.kind = Some(v.to_string()),
+            "table" => self.fw.table = Some(v.to_string()),
+            "nft-table" => self.fw.nft_table = Some(v.to_string()),
+            "nft-set4" => self.fw.nft_set4 = Some(v.to_string()),
+            "nft-set6" => self.fw.nft_set6 = Some(v.to_string()),
             "lock-timeout" => self.lock_timeout = Some(parse_seconds(v)?),
             "allow" => self.allow.push((parse_net(v)?, source)),
             "allow-file" => self.allow_file = Some(path()),
@@ -226,11 +213,11 @@ impl Raw {
             over(&s.window, &mut self.window);
             over(&s.expire, &mut self.expire);
         }
-        over(&out.firewall, &mut self.firewall);
-        over(&out.table, &mut self.table);
-        over(&out.nft_table, &mut self.nft_table);
-        over(&out.nft_set4, &mut self.nft_set4);
-        over(&out.nft_set6, &mut self.nft_set6);
+        over(&out.firewall, &mut self.fw.kind);
+        over(&out.table, &mut self.fw.table);
+        over(&out.nft_table, &mut self.fw.nft_table);
+        over(&out.nft_set4, &mut self.fw.nft_set4);
+        over(&out.nft_set6, &mut self.fw.nft_set6);
         // Paths are taken as they are (a path need not be UTF-8).
         over(&out.out, &mut self.out);
         over(&out.state, &mut self.state);
@@ -306,15 +293,11 @@ impl Config {
         let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists();
         let journal =
             (asked || auto).then(|| Journal { dir: raw.journal_dir.clone(), files: raw.journal_files.clone() });
-        let mut allow = Allowlist::new();
-        for (net, src) in raw.allow.drain(..) {
-            allow.push(net, src);
-        }
         let allow_file = match &raw.allow_file {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from(DEFAULT_ALLOW_FILE), false),
         };
-        read_allow_file(&allow_file.0, &mut allow, allow_file.1)?;
+        let allow = Allowlist::load(raw.allow.drain(..), &allow_file.0, allow_file.1)?;
         let policy = Policy {
             threshold: raw.threshold.unwrap_or(1),
             window: raw.window,
@@ -330,7 +313,7 @@ impl Config {
             output: Output {
                 out: raw.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
                 state: raw.state.clone().unwrap_or_else(crate::store::statefile::default_path),
-                firewall: firewall(&raw)?,
+                firewall: Firewall::from_names(&raw.fw, raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT)))?,
                 lock_timeout: Duration::from_secs(raw.lock_timeout.unwrap_or(10)),
                 allow,
             },
@@ -348,55 +331,6 @@ impl Config {
             journal_auto: auto,
         })
     }
-}
-
-fn firewall(raw: &Raw) -> Result<Firewall, Error> {
-    let kind = raw.firewall.as_deref().unwrap_or(Firewall::default_kind());
-    Ok(match kind {
-        "pf" => {
-            let t = raw.table.clone().unwrap_or_else(|| "badhosts".into());
-            // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
-            if t.is_empty()
-                || t.len() > 31
-                || t.starts_with('-')
-                || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return Err(Error::Config(format!("--table {t:?}: not a valid table name")));
-            }
-            // pfctl is given the list file by name, as one argv string.
-            let out = raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT));
-            if out.to_str().is_none() {
-                return Err(Error::Config(format!(
-                    "--out {}: not UTF-8, and pfctl is given the list file by name",
-                    out.display()
-                )));
-            }
-            Firewall::Pf(PfTarget { table: t })
-        }
-        "nftables" | "nft" => {
-            let spec = raw.nft_table.clone().unwrap_or_else(|| "inet badguys".into());
-            let (family, table) = spec.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
-                Error::Config(format!("--nft-table {spec:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\""))
-            })?;
-            if family != "inet" {
-                return Err(Error::Config(format!(
-                    "--nft-table {spec:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)"
-                )));
-            }
-            let set4 = raw.nft_set4.clone().unwrap_or_else(|| "badguys4".into());
-            let set6 = raw.nft_set6.clone().unwrap_or_else(|| "badguys6".into());
-            for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
-                if !crate::firewall::valid_name(name) {
-                    return Err(Error::Config(format!(
-                        "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
-                    )));
-                }
-            }
-            Firewall::Nftables(NftTarget { family: family.to_string(), table: table.to_string(), set4, set6 })
-        }
-        "none" => Firewall::None,
-        other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
-    })
 }
 
 #[cfg(test)]
