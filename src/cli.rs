@@ -1,12 +1,18 @@
-//! The command line, as clap sees it. Every setting is optional here so that
-//! [`crate::config`] can tell a flag from a config-file value from a
-//! default; nothing but `config` and `main` reads these structs.
+//! The command line, as clap sees it, and the value parsers that type every
+//! setting once: durations, seconds, addresses and networks, rule lists,
+//! thresholds, hook commands, variable names. The config file's keys go
+//! through the same functions ([`crate::config`]). Every setting is
+//! optional here so that `config` can tell a flag from a config-file value
+//! from a default; nothing but `config`, `commands` and `main` reads these
+//! structs.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{parse_duration, parse_seconds};
+use crate::addr::Net;
+use crate::parse::RuleSet;
+use crate::stats::By;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -95,8 +101,8 @@ pub struct OutputArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub lock_timeout: Option<u64>,
     /// Never list this address or network (repeatable).
-    #[arg(long = "allow", value_name = "ADDR|CIDR")]
-    pub allow: Vec<String>,
+    #[arg(long = "allow", value_name = "ADDR|CIDR", value_parser = parse_net)]
+    pub allow: Vec<Net>,
     /// File of addresses/networks never to list, one per line, # comments
     /// [default: /etc/badguys.allow, which may be missing].
     #[arg(long, value_name = "PATH")]
@@ -125,13 +131,13 @@ pub struct ScanArgs {
     pub no_rotated: bool,
     /// Rules to apply: comma-separated names, `default`, or `all`
     /// [default: invalid-user,root-disconnect,kex-reset].
-    #[arg(long, value_name = "LIST")]
-    pub rules: Option<String>,
+    #[arg(long, value_name = "LIST", value_parser = parse_rules)]
+    pub rules: Option<RuleSet>,
     /// Also list addresses that logged in successfully.
     #[arg(long)]
     pub ban_accepted: bool,
     /// Attacks needed before an address is listed [default: 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_threshold)]
     pub threshold: Option<u32>,
     /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -161,16 +167,16 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Run this program (no shell) with each batch of new bans as JSON lines on stdin.
-    #[arg(long, value_name = "CMD")]
-    pub on_ban: Option<String>,
+    #[arg(long, value_name = "CMD", value_parser = parse_command)]
+    pub on_ban: Option<Argv>,
     /// Run this program when an address that is or was listed logs in successfully.
-    #[arg(long, value_name = "CMD")]
-    pub on_login: Option<String>,
+    #[arg(long, value_name = "CMD", value_parser = parse_command)]
+    pub on_login: Option<Argv>,
     /// Seconds a hook may run before it is killed [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub hook_timeout: Option<u64>,
     /// Pass this variable of badguys' environment to the hooks (repeatable; they get no others).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_env_name)]
     pub hook_env: Vec<String>,
     /// Log to syslog(3) (daemon facility) instead of stderr, as a detached daemon must.
     #[arg(long)]
@@ -253,8 +259,8 @@ pub struct ViewArgs {
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
     /// Count only what happened in this last stretch (e.g. 24h, 30d) [default: everything].
-    #[arg(long, value_name = "DURATION")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<i64>,
     /// Rows per table [default: 10].
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -269,8 +275,8 @@ pub struct StatsArgs {
     #[arg(long, conflicts_with = "json")]
     pub prometheus: bool,
     /// Timeline: the last 14 days, every month, or every year.
-    #[arg(long, value_name = "day|month|year", default_value = "day")]
-    pub by: String,
+    #[arg(long, value_name = "day|month|year", default_value = "day", value_parser = clap::value_parser!(By))]
+    pub by: By,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]
@@ -283,8 +289,8 @@ pub struct ReportArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Make the page reload itself this often (e.g. 5m), for a report served and rewritten.
-    #[arg(long, value_name = "DURATION")]
-    pub refresh: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub refresh: Option<i64>,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]
@@ -301,4 +307,94 @@ pub struct HistoryArgs {
     /// Days of history kept [default: 400].
     #[arg(long, value_name = "DAYS")]
     pub history_days: Option<u32>,
+}
+
+/// A command split into words ([`crate::hooks::split_command`]): one
+/// value, however many words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Argv(pub Vec<String>);
+
+/// The longest duration any setting takes: 100 years. Longer is a typo or
+/// an attempt to overflow the clock (`now + d` must never wrap).
+pub const MAX_DURATION: i64 = 100 * 36525 * 864;
+
+/// `90`, `90s`, `10m`, `2h`, `7d`, `2w` to seconds, from 1 s up to
+/// [`MAX_DURATION`]. The one parser of durations: clap's value parser for
+/// the flags and the config file's keys both call it.
+pub fn parse_duration(v: &str) -> Result<i64, String> {
+    let v = v.trim();
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let bad = || format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d");
+    let unit = match &v[digits..] {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    if digits == 0 {
+        return Err(bad());
+    }
+    let too_long = || format!("{v:?} is longer than 100 years");
+    // More digits than an i64 holds is too long too, not "not a duration".
+    let n: i64 = v[..digits].parse().map_err(|_| too_long())?;
+    match n.checked_mul(unit) {
+        Some(0) => Err(format!("{v:?} is not a positive duration")),
+        Some(s) if s <= MAX_DURATION => Ok(s),
+        _ => Err(too_long()),
+    }
+}
+
+/// A number of seconds (`--lock-timeout`, `--hook-timeout`), up to
+/// [`MAX_DURATION`].
+pub fn parse_seconds(v: &str) -> Result<u64, String> {
+    let n = v.parse::<u64>().map_err(|_| format!("{v:?} is not a number of seconds"))?;
+    if n > MAX_DURATION as u64 {
+        return Err(format!("{v:?} is longer than 100 years"));
+    }
+    Ok(n)
+}
+
+/// An address or network (`192.0.2.7`, `198.51.100.0/24`, `2001:db8::/32`).
+pub fn parse_net(v: &str) -> Result<Net, String> {
+    v.parse::<Net>().map_err(|e| format!("{v:?}: {e}"))
+}
+
+/// `invalid-user,kex-reset`, `default`, `all`.
+pub fn parse_rules(v: &str) -> Result<RuleSet, String> {
+    v.parse().map_err(|e: crate::parse::UnknownRule| e.to_string())
+}
+
+/// Attacks before an address is listed: 1 up to [`crate::state::RECENT_MAX`].
+pub fn parse_threshold(v: &str) -> Result<u32, String> {
+    let n = v.parse::<u64>().map_err(|_| format!("{v:?} is not a number of attacks"))?;
+    if n == 0 || n > crate::state::RECENT_MAX as u64 {
+        return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
+    }
+    Ok(n as u32)
+}
+
+/// A hook command line, split into words without a shell.
+pub fn parse_command(v: &str) -> Result<Argv, String> {
+    crate::hooks::split_command(v).map(Argv)
+}
+
+/// The name of an environment variable (letters, digits and `_`).
+pub fn parse_env_name(v: &str) -> Result<String, String> {
+    if crate::child::valid_env_name(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{v:?} is not a variable name (letters, digits and _)"))
+    }
+}
+
+/// `yes`/`no` (also `true`/`false`, `on`/`off`, `1`/`0`): the config file's
+/// switches (flags are switches by being there).
+pub fn parse_yes(v: &str) -> Result<bool, String> {
+    match v {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        _ => Err(format!("{v:?} is not yes or no")),
+    }
 }

@@ -5,18 +5,22 @@
 //! given on the command line overrides the key (a repeatable flag replaces
 //! all of the file's values). Per-OS defaults, rule selection, the
 //! allowlist and the firewall target are resolved and validated here; the
-//! rest of the program sees only plain structs.
+//! rest of the program sees only plain structs. No process is run here
+//! (whether journalctl runs is asked where the journal is opened).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::Net;
-use crate::cli::{OutputArgs, ScanArgs, WatchArgs};
-use crate::firewall::{Firewall, NftTarget, PfTarget};
+use crate::allow::{AllowSource, Allowlist};
+use crate::cli::{
+    parse_command, parse_duration, parse_env_name, parse_net, parse_rules, parse_seconds, parse_threshold, parse_yes,
+    OutputArgs, ScanArgs, WatchArgs,
+};
+use crate::firewall::{Firewall, Names};
 use crate::parse::RuleSet;
 use crate::rules::Policy;
-use crate::source::journal::{self, Journal};
-use crate::state::{AllowSource, Allowlist};
+use crate::source::journal::Journal;
 use crate::Error;
 
 /// The default config file; it may be missing.
@@ -77,7 +81,8 @@ pub struct Config {
     pub allow_file: (PathBuf, bool),
     /// Read the systemd journal instead of `logs`.
     pub journal: Option<Journal>,
-    /// The journal was chosen because the default log does not exist.
+    /// The journal was chosen because the default log does not exist: read
+    /// only if journalctl runs (else the default log, which may be back).
     pub journal_auto: bool,
 }
 
@@ -103,16 +108,7 @@ impl Config {
     /// The allowlist with the allow file read again (SIGHUP).
     pub fn reload_allow(&self) -> Result<Allowlist, Error> {
         let (path, explicit) = &self.allow_file;
-        let mut allow = Allowlist::new();
-        for e in self.output.allow.entries() {
-            match &e.source {
-                AllowSource::Reserved(_) => {}
-                AllowSource::File { path: p, .. } if p == path => {}
-                src => allow.push(e.net, src.clone()),
-            }
-        }
-        read_allow_file(path, &mut allow, *explicit)?;
-        Ok(allow)
+        self.output.allow.reread(path, *explicit)
     }
 }
 
@@ -131,11 +127,7 @@ struct Raw {
     expire: Option<i64>,
     out: Option<PathBuf>,
     state: Option<PathBuf>,
-    firewall: Option<String>,
-    table: Option<String>,
-    nft_table: Option<String>,
-    nft_set4: Option<String>,
-    nft_set6: Option<String>,
+    fw: Names,
     lock_timeout: Option<u64>,
     allow: Vec<(Net, AllowSource)>,
     allow_file: Option<PathBuf>,
@@ -148,48 +140,36 @@ struct Raw {
 }
 
 impl Raw {
-    /// Sets `key` (a long flag name) from its text.
+    /// Sets `key` (a long flag name) from its text, through the value
+    /// parsers the flags use.
     fn apply(&mut self, key: &str, v: &str, source: AllowSource) -> Result<(), String> {
         let path = || PathBuf::from(v);
-        let yes = || match v {
-            "yes" | "true" | "on" | "1" => Ok(true),
-            "no" | "false" | "off" | "0" => Ok(false),
-            _ => Err(format!("{v:?} is not yes or no")),
-        };
-        let num = |what: &str| v.parse::<u64>().map_err(|_| format!("{v:?} is not {what}"));
         match key {
             "log" => self.logs.push(path()),
-            "journal" => self.journal = yes()?,
+            "journal" => self.journal = parse_yes(v)?,
             "journal-dir" => self.journal_dir = Some(path()),
             "journal-file" => self.journal_files.push(path()),
-            "no-rotated" => self.no_rotated = yes()?,
-            "rules" => self.rules = Some(v.parse().map_err(|e: crate::parse::UnknownRule| e.to_string())?),
-            "ban-accepted" => self.ban_accepted = yes()?,
-            "threshold" => {
-                let n = num("a number of attacks")?;
-                if n == 0 || n > crate::state::RECENT_MAX as u64 {
-                    return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
-                }
-                self.threshold = Some(n as u32);
-            }
+            "no-rotated" => self.no_rotated = parse_yes(v)?,
+            "rules" => self.rules = Some(parse_rules(v)?),
+            "ban-accepted" => self.ban_accepted = parse_yes(v)?,
+            "threshold" => self.threshold = Some(parse_threshold(v)?),
             "window" => self.window = Some(parse_duration(v)?),
             "expire" => self.expire = Some(parse_duration(v)?),
             "out" => self.out = Some(path()),
             "state" => self.state = Some(path()),
-            "firewall" => self.firewall = Some(v.to_string()),
-            "table" => self.table = Some(v.to_string()),
-            "nft-table" => self.nft_table = Some(v.to_string()),
-            "nft-set4" => self.nft_set4 = Some(v.to_string()),
-            "nft-set6" => self.nft_set6 = Some(v.to_string()),
+            "firewall" => self.fw.kind = Some(v.to_string()),
+            "table" => self.fw.table = Some(v.to_string()),
+            "nft-table" => self.fw.nft_table = Some(v.to_string()),
+            "nft-set4" => self.fw.nft_set4 = Some(v.to_string()),
+            "nft-set6" => self.fw.nft_set6 = Some(v.to_string()),
             "lock-timeout" => self.lock_timeout = Some(parse_seconds(v)?),
-            "allow" => self.allow.push((v.parse::<Net>().map_err(|e| format!("{v:?}: {e}"))?, source)),
+            "allow" => self.allow.push((parse_net(v)?, source)),
             "allow-file" => self.allow_file = Some(path()),
-            "on-ban" => self.on_ban = Some(crate::hooks::split_command(v)?),
-            "on-login" => self.on_login = Some(crate::hooks::split_command(v)?),
+            "on-ban" => self.on_ban = Some(parse_command(v)?.0),
+            "on-login" => self.on_login = Some(parse_command(v)?.0),
             "hook-timeout" => self.hook_timeout = Some(parse_seconds(v)?),
-            "hook-env" if crate::child::valid_env_name(v) => self.hook_env.push(v.to_string()),
-            "hook-env" => return Err(format!("{v:?} is not a variable name (letters, digits and _)")),
-            "syslog" => self.syslog = yes()?,
+            "hook-env" => self.hook_env.push(parse_env_name(v)?),
+            "syslog" => self.syslog = parse_yes(v)?,
             "reconcile" => self.reconcile = Some(parse_duration(v)?),
             _ => return Err(format!("unknown setting {key:?}")),
         }
@@ -214,72 +194,47 @@ impl Raw {
         Ok(())
     }
 
-    fn apply_flags(
-        &mut self,
-        scan: Option<&ScanArgs>,
-        out: &OutputArgs,
-        watch: Option<&WatchArgs>,
-    ) -> Result<(), Error> {
-        // Like the other repeatable keys, --hook-env replaces the file's.
-        if watch.is_some_and(|w| !w.hook_env.is_empty()) {
-            self.hook_env.clear();
-        }
-        let mut set = |k: &str, v: &str| {
-            self.apply(k, v, AllowSource::Flag).map_err(|m| Error::Config(format!("--{k} {v:?}: {m}")))
-        };
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        if let Some(s) = scan {
-            pairs.extend(s.rules.iter().map(|v| ("rules", v.clone())));
-            pairs.extend(s.threshold.iter().map(|v| ("threshold", v.to_string())));
-            if s.no_rotated {
-                pairs.push(("no-rotated", "yes".into()));
+    /// The flags over the file's values: typed by clap's value parsers
+    /// already, so only merged here. A repeatable flag replaces all of the
+    /// file's values.
+    fn apply_flags(&mut self, scan: Option<&ScanArgs>, out: &OutputArgs, watch: Option<&WatchArgs>) {
+        fn over<T: Clone>(flag: &Option<T>, file: &mut Option<T>) {
+            if flag.is_some() {
+                file.clone_from(flag);
             }
-            if s.journal {
-                pairs.push(("journal", "yes".into()));
-            }
-            if s.ban_accepted {
-                pairs.push(("ban-accepted", "yes".into()));
-            }
-        }
-        for (k, v) in [
-            ("firewall", out.firewall.clone()),
-            ("table", out.table.clone()),
-            ("nft-table", out.nft_table.clone()),
-            ("nft-set4", out.nft_set4.clone()),
-            ("nft-set6", out.nft_set6.clone()),
-        ] {
-            pairs.extend(v.map(|v| (k, v)));
-        }
-        if let Some(w) = watch {
-            pairs.extend(w.on_ban.iter().map(|v| ("on-ban", v.clone())));
-            pairs.extend(w.on_login.iter().map(|v| ("on-login", v.clone())));
-            pairs.extend(w.hook_env.iter().map(|v| ("hook-env", v.clone())));
-            if w.syslog {
-                pairs.push(("syslog", "yes".into()));
-            }
-        }
-        for (k, v) in pairs {
-            set(k, &v)?;
-        }
-        // Paths are taken as they are (a path need not be UTF-8), durations
-        // and seconds as clap's value parsers typed them.
-        self.out = out.out.clone().or(self.out.take());
-        self.state = out.state.clone().or(self.state.take());
-        self.allow_file = out.allow_file.clone().or(self.allow_file.take());
-        if let Some(d) = scan.and_then(|s| s.journal_dir.clone()) {
-            self.journal_dir = Some(d);
         }
         if let Some(s) = scan {
-            self.window = s.window.or(self.window);
-            self.expire = s.expire.or(self.expire);
+            over(&s.rules, &mut self.rules);
+            over(&s.threshold, &mut self.threshold);
+            self.no_rotated |= s.no_rotated;
+            self.journal |= s.journal;
+            self.ban_accepted |= s.ban_accepted;
+            over(&s.journal_dir, &mut self.journal_dir);
+            over(&s.window, &mut self.window);
+            over(&s.expire, &mut self.expire);
         }
-        self.lock_timeout = out.lock_timeout.or(self.lock_timeout);
+        over(&out.firewall, &mut self.fw.kind);
+        over(&out.table, &mut self.fw.table);
+        over(&out.nft_table, &mut self.fw.nft_table);
+        over(&out.nft_set4, &mut self.fw.nft_set4);
+        over(&out.nft_set6, &mut self.fw.nft_set6);
+        // Paths are taken as they are (a path need not be UTF-8).
+        over(&out.out, &mut self.out);
+        over(&out.state, &mut self.state);
+        over(&out.allow_file, &mut self.allow_file);
+        over(&out.lock_timeout, &mut self.lock_timeout);
         if let Some(w) = watch {
-            self.hook_timeout = w.hook_timeout.or(self.hook_timeout);
-            self.reconcile = w.reconcile.or(self.reconcile);
+            over(&w.on_ban.as_ref().map(|a| a.0.clone()), &mut self.on_ban);
+            over(&w.on_login.as_ref().map(|a| a.0.clone()), &mut self.on_login);
+            if !w.hook_env.is_empty() {
+                self.hook_env.clone_from(&w.hook_env);
+            }
+            self.syslog |= w.syslog;
+            over(&w.hook_timeout, &mut self.hook_timeout);
+            over(&w.reconcile, &mut self.reconcile);
         }
-        // Repeatable flags replace the file's values; a source given as a
-        // flag (log files or the journal) replaces the file's other one.
+        // A source given as a flag (log files or the journal) replaces the
+        // file's other one.
         if let Some(s) = scan.filter(|s| !s.logs.is_empty()) {
             self.logs = s.logs.clone();
             if !(s.journal || s.journal_dir.is_some() || !s.journal_files.is_empty()) {
@@ -294,12 +249,8 @@ impl Raw {
         }
         if !out.allow.is_empty() {
             self.allow.retain(|(_, src)| !matches!(src, AllowSource::File { .. }));
-            for v in &out.allow {
-                let net = v.parse::<Net>().map_err(|e| Error::Config(format!("--allow {v:?}: {e}")))?;
-                self.allow.push((net, AllowSource::Flag));
-            }
+            self.allow.extend(out.allow.iter().map(|net| (*net, AllowSource::Flag)));
         }
-        Ok(())
     }
 }
 
@@ -310,48 +261,6 @@ fn unquote(v: &str) -> &str {
         }
     }
     v
-}
-
-/// The longest duration any setting takes: 100 years. Longer is a typo or
-/// an attempt to overflow the clock (`now + d` must never wrap).
-pub const MAX_DURATION: i64 = 100 * 36525 * 864;
-
-/// `90`, `90s`, `10m`, `2h`, `7d`, `2w` to seconds, from 1 s up to
-/// [`MAX_DURATION`]. The one parser of durations: clap's value parser for
-/// the flags and the config file's keys both call it.
-pub fn parse_duration(v: &str) -> Result<i64, String> {
-    let v = v.trim();
-    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
-    let bad = || format!("{v:?} is not a duration such as 90s, 10m, 2h, 7d");
-    let unit = match &v[digits..] {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        "w" => 7 * 86400,
-        _ => return Err(bad()),
-    };
-    if digits == 0 {
-        return Err(bad());
-    }
-    let too_long = || format!("{v:?} is longer than 100 years");
-    // More digits than an i64 holds is too long too, not "not a duration".
-    let n: i64 = v[..digits].parse().map_err(|_| too_long())?;
-    match n.checked_mul(unit) {
-        Some(0) => Err(format!("{v:?} is not a positive duration")),
-        Some(s) if s <= MAX_DURATION => Ok(s),
-        _ => Err(too_long()),
-    }
-}
-
-/// A number of seconds (`--lock-timeout`, `--hook-timeout`), up to
-/// [`MAX_DURATION`].
-pub fn parse_seconds(v: &str) -> Result<u64, String> {
-    let n = v.parse::<u64>().map_err(|_| format!("{v:?} is not a number of seconds"))?;
-    if n > MAX_DURATION as u64 {
-        return Err(format!("{v:?} is longer than 100 years"));
-    }
-    Ok(n)
 }
 
 impl Config {
@@ -370,7 +279,7 @@ impl Config {
         if let Some(f) = &file {
             raw.read_file(f)?;
         }
-        raw.apply_flags(scan, out, watch)?;
+        raw.apply_flags(scan, out, watch);
 
         let default_log = raw.logs.is_empty();
         let logs = if default_log { vec![crate::source::default_log()] } else { raw.logs.clone() };
@@ -378,19 +287,17 @@ impl Config {
         if asked && !default_log {
             return Err(Error::Config("--journal and --log exclude each other: read the journal or log files".into()));
         }
-        // Debian 12, Fedora, Arch: sshd logs only to the journal.
-        let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists() && journal::available();
+        // Debian 12, Fedora, Arch: sshd logs only to the journal. Whether
+        // journalctl runs is found out where the journal is opened
+        // (`Engine::ingest`); without it the default log is read after all.
+        let auto = !asked && default_log && cfg!(target_os = "linux") && !logs[0].exists();
         let journal =
             (asked || auto).then(|| Journal { dir: raw.journal_dir.clone(), files: raw.journal_files.clone() });
-        let mut allow = Allowlist::new();
-        for (net, src) in raw.allow.drain(..) {
-            allow.push(net, src);
-        }
         let allow_file = match &raw.allow_file {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from(DEFAULT_ALLOW_FILE), false),
         };
-        read_allow_file(&allow_file.0, &mut allow, allow_file.1)?;
+        let allow = Allowlist::load(raw.allow.drain(..), &allow_file.0, allow_file.1)?;
         let policy = Policy {
             threshold: raw.threshold.unwrap_or(1),
             window: raw.window,
@@ -406,7 +313,7 @@ impl Config {
             output: Output {
                 out: raw.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
                 state: raw.state.clone().unwrap_or_else(crate::store::statefile::default_path),
-                firewall: firewall(&raw)?,
+                firewall: Firewall::from_names(&raw.fw, raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT)))?,
                 lock_timeout: Duration::from_secs(raw.lock_timeout.unwrap_or(10)),
                 allow,
             },
@@ -426,82 +333,10 @@ impl Config {
     }
 }
 
-fn firewall(raw: &Raw) -> Result<Firewall, Error> {
-    let kind = raw.firewall.as_deref().unwrap_or(Firewall::default_kind());
-    Ok(match kind {
-        "pf" => {
-            let t = raw.table.clone().unwrap_or_else(|| "badhosts".into());
-            // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
-            if t.is_empty()
-                || t.len() > 31
-                || t.starts_with('-')
-                || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return Err(Error::Config(format!("--table {t:?}: not a valid table name")));
-            }
-            // pfctl is given the list file by name, as one argv string.
-            let out = raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT));
-            if out.to_str().is_none() {
-                return Err(Error::Config(format!(
-                    "--out {}: not UTF-8, and pfctl is given the list file by name",
-                    out.display()
-                )));
-            }
-            Firewall::Pf(PfTarget { table: t })
-        }
-        "nftables" | "nft" => {
-            let spec = raw.nft_table.clone().unwrap_or_else(|| "inet badguys".into());
-            let (family, table) = spec.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
-                Error::Config(format!("--nft-table {spec:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\""))
-            })?;
-            if family != "inet" {
-                return Err(Error::Config(format!(
-                    "--nft-table {spec:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)"
-                )));
-            }
-            let set4 = raw.nft_set4.clone().unwrap_or_else(|| "badguys4".into());
-            let set6 = raw.nft_set6.clone().unwrap_or_else(|| "badguys6".into());
-            for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
-                if !crate::firewall::valid_name(name) {
-                    return Err(Error::Config(format!(
-                        "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
-                    )));
-                }
-            }
-            Firewall::Nftables(NftTarget { family: family.to_string(), table: table.to_string(), set4, set6 })
-        }
-        "none" => Firewall::None,
-        other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
-    })
-}
-
-/// Adds the allow file's entries. A missing file is fine unless it was
-/// named explicitly (a typo there could lock the admin out).
-pub fn read_allow_file(path: &Path, allow: &mut Allowlist, explicit: bool) -> Result<(), Error> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(()),
-        Err(e) => return Err(Error::Config(format!("allow file {}: {e}", path.display()))),
-    };
-    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
-        let line = String::from_utf8_lossy(raw);
-        let entry = line.split('#').next().unwrap_or("").trim();
-        if entry.is_empty() {
-            continue;
-        }
-        let net = entry.parse::<Net>().map_err(|e| Error::ConfigLine {
-            path: path.to_path_buf(),
-            line: i + 1,
-            msg: format!("{entry:?}: {e}"),
-        })?;
-        allow.push(net, AllowSource::File { path: path.to_path_buf(), line: i + 1 });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::parse_duration;
 
     #[test]
     fn durations() {

@@ -51,33 +51,46 @@ pub enum Error {
 }
 
 /// Exit statuses, documented in the README, `--help` and badguys(8).
-pub mod exit {
-    pub const OK: i32 = 0;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Ok = 0,
     /// Anything not foreseen below, and the system refusing what badguys
     /// needs to run (signals, file watching, the sandbox).
-    pub const INTERNAL: i32 = 1;
+    Internal = 1,
     /// Bad usage, flag value or configuration.
-    pub const USAGE: i32 = 2;
+    Usage = 2,
     /// A log cannot be read.
-    pub const INPUT: i32 = 3;
+    Input = 3,
     /// The blocklist cannot be written or the firewall reload failed.
-    pub const OUTPUT: i32 = 4;
+    Output = 4,
     /// Another badguys holds the lock.
-    pub const BUSY: i32 = 5;
+    Busy = 5,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(c as u8)
+    }
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Config(_) | Error::ConfigLine { .. } | Error::Geo { .. } => exit::USAGE,
+            Error::Config(_) | Error::ConfigLine { .. } | Error::Geo { .. } => ExitCode::Usage,
             Error::Input { .. } | Error::NotRegular { .. } | Error::NoDefaultLog { .. } | Error::Journal { .. } => {
-                exit::INPUT
+                ExitCode::Input
             }
             Error::Output { .. } | Error::Unsafe { .. } | Error::Firewall { .. } | Error::History { .. } => {
-                exit::OUTPUT
+                ExitCode::Output
             }
-            Error::Busy { .. } => exit::BUSY,
-            Error::System { .. } => exit::INTERNAL,
+            Error::Busy { .. } => ExitCode::Busy,
+            Error::System { .. } => ExitCode::Internal,
         }
+    }
+
+    /// Writing to a closed pipe (`badguys list | head`): a clean exit.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::System { err, .. } if err.kind() == io::ErrorKind::BrokenPipe)
     }
 }

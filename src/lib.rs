@@ -4,35 +4,41 @@
 //! (rotated siblings and gzip included, through cursors) into buffers of
 //! complete lines; [`parse`] finds the candidate lines with a literal
 //! prefilter and turns sshd messages into [`parse::Event`]s; [`state`]
-//! keeps a record per address; [`rules`] decides who is listed, spared or
-//! expired; [`store`] writes the blocklist and the state atomically under a
-//! lock; [`firewall`] makes pf or nftables hold exactly that list (or adds
-//! to it). [`store::history`] keeps counts per day that outlive the logs;
-//! [`geo`], [`stats`] and [`report`] make the views. [`config`] resolves flags and config file once; `main.rs` and
-//! [`watch`] wire the stages together; [`hooks`] runs alert programs.
+//! keeps a record per address ([`allow`] the networks never listed);
+//! [`rules`] decides who is listed, spared or expired; [`store`] writes the
+//! blocklist and the state atomically under a lock; [`firewall`] makes pf or
+//! nftables hold exactly that list (or adds to it). [`store::history`] keeps
+//! counts per day that outlive the logs; [`show`], [`geo`], [`stats`] and
+//! [`report`] make the views. [`cli`] and [`config`] resolve flags and config
+//! file once; [`engine`] and [`watch`] are the only places that wire the
+//! stages together, [`commands`] runs one command each; [`hooks`] runs alert
+//! programs.
 
 pub mod addr;
+pub mod allow;
 mod child;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod engine;
 mod error;
 pub mod firewall;
 pub mod geo;
 pub mod hooks;
 pub mod include;
-pub mod json;
 pub mod logging;
 pub mod parse;
 pub mod report;
 pub mod rules;
 pub mod sandbox;
+pub mod show;
 pub mod source;
 pub mod state;
 pub mod stats;
 pub mod store;
 pub mod watch;
 
-pub use error::{exit, Error};
+pub use error::{Error, ExitCode};
 
 /// FNV-1a, 64 bits: a cheap stable hash for short identifiers (a host name
 /// in a kex key, a file's first line, the settings behind the state).

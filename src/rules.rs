@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
+use crate::allow::{AllowEntry, Allowlist};
 use crate::parse::What;
-use crate::state::{AllowEntry, Allowlist, Record, State};
+use crate::state::{Record, State};
 
 /// The knobs of the decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,7 +247,9 @@ mod tests {
         // Spared (allowlisted): once too, not once per attack.
         let lo = ip("127.0.0.1");
         assert_eq!((0..10_000).filter(|&t| count(&mut s, &p, A, lo, None, 1, t)).count(), 1);
-        assert_eq!(evaluate(&mut s, Some(&[lo]), &allow, &p, 10_000).spared.len(), 1);
+        let spared = evaluate(&mut s, Some(&[lo]), &allow, &p, 10_000).spared;
+        assert_eq!(spared.len(), 1);
+        assert!(matches!(&spared[0], (a, Spared::Allowed(e)) if *a == lo && e.net.contains_ip(lo)), "{spared:?}");
         assert_eq!((10_000..20_000).filter(|&t| count(&mut s, &p, A, lo, None, 1, t)).count(), 0);
     }
 
@@ -323,5 +326,15 @@ mod tests {
         let out = evaluate(&mut s, None, &allow, &p, 2);
         assert!(out.listed.is_empty());
         assert_eq!(out.spared.len(), 2);
+        // And why: the loopback by the reserved range, the other by its login.
+        let why: Vec<(IpAddr, String)> = out
+            .spared
+            .iter()
+            .map(|(ip, w)| match w {
+                Spared::Allowed(e) => (*ip, format!("allowed {} {:?}", e.net, e.source)),
+                Spared::Accepted => (*ip, "accepted".into()),
+            })
+            .collect();
+        assert_eq!(why, [(lo, "allowed 127.0.0.0/8 Reserved(\"loopback\")".to_string()), (x, "accepted".to_string())]);
     }
 }

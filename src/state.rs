@@ -1,83 +1,17 @@
-//! What badguys knows, without I/O: the allowlist, one record per address
-//! (first and last seen, hits per rule, recent hit times, user names tried,
-//! logins, whether and since when it is listed), manual bans, and the read
-//! cursors of each log. `store::statefile` persists it; `rules` decides
-//! from it.
+//! What badguys knows, without I/O: one record per address (first and last
+//! seen, hits per rule, recent hit times, user names tried, logins, whether
+//! and since when it is listed), manual bans, the read cursors of each log
+//! and the set last published. `store::statefile` persists it; `rules`
+//! decides from it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use foldhash::fast::RandomState;
 
-use crate::addr::{reserved, Net};
+use crate::addr::Net;
 use crate::parse::{Rule, What};
-
-/// Where an allowlist entry came from, to say why an address was spared.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AllowSource {
-    /// A range that is never listed (loopback, link-local, …).
-    Reserved(&'static str),
-    /// `--allow` on the command line (or `allow` in the config file).
-    Flag,
-    /// A line of the allow file.
-    File { path: PathBuf, line: usize },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AllowEntry {
-    pub net: Net,
-    pub source: AllowSource,
-}
-
-/// Networks that are never listed.
-#[derive(Clone, Debug)]
-pub struct Allowlist {
-    entries: Vec<AllowEntry>,
-}
-
-impl Default for Allowlist {
-    fn default() -> Allowlist {
-        Allowlist::new()
-    }
-}
-
-impl Allowlist {
-    /// The built-in reserved ranges only.
-    pub fn new() -> Allowlist {
-        let entries =
-            reserved().into_iter().map(|(net, why)| AllowEntry { net, source: AllowSource::Reserved(why) }).collect();
-        Allowlist { entries }
-    }
-
-    pub fn push(&mut self, net: Net, source: AllowSource) {
-        self.entries.push(AllowEntry { net, source });
-    }
-
-    /// The entry that spares `ip`, if any.
-    pub fn find(&self, ip: IpAddr) -> Option<&AllowEntry> {
-        self.entries.iter().find(|e| e.net.contains_ip(ip))
-    }
-
-    /// `net` minus every allowed range: the pieces that may be blocked, and
-    /// the entries that cut something out of it.
-    pub fn carve(&self, net: Net) -> (Vec<Net>, Vec<&AllowEntry>) {
-        let mut pieces = vec![net];
-        let mut cut = Vec::new();
-        for e in &self.entries {
-            if !pieces.iter().any(|p| p.overlaps(&e.net)) {
-                continue;
-            }
-            cut.push(e);
-            pieces = pieces.iter().flat_map(|p| p.subtract(&e.net)).collect();
-        }
-        (pieces, cut)
-    }
-
-    pub fn entries(&self) -> &[AllowEntry] {
-        &self.entries
-    }
-}
+use crate::source::{Cursor, FileId};
 
 /// How many user names are kept per address (the newest).
 pub const USERS_KEPT: usize = 5;
@@ -195,24 +129,6 @@ pub struct Manual {
     pub reason: String,
 }
 
-/// Where reading a log file got to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    /// The path it was last seen at.
-    pub path: PathBuf,
-    pub dev: u64,
-    pub ino: u64,
-    /// Bytes of (decompressed) text consumed: always the end of a complete line.
-    pub offset: u64,
-    /// Hash of the file's first line: the same file after a rename, a copy
-    /// or compression, and a different one after truncation.
-    pub fingerprint: u64,
-    /// Size on disk when last read (compressed size for gzip).
-    pub size: u64,
-    /// A gzip file read to its end: it will not change.
-    pub done: bool,
-}
-
 /// What a run needs to tell, without reading the records, that nothing
 /// can have changed since the state was written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -222,11 +138,16 @@ pub struct Meta {
     /// A hash of the settings the records were judged by.
     pub policy: u64,
     /// Size and modification time (ns) of the blocklist file as written.
-    pub out: (u64, i64),
+    pub out: FileId,
     /// The blocklist file or the firewall may lag behind the records (a
     /// reload failed, a decision is not published yet): the next sync
     /// must not skip, and reloads the firewall.
     pub stale: bool,
+    /// Incremented by every save: the history database records the
+    /// generation it was last written with, in the same step.
+    pub generation: u64,
+    /// Whether the file records the published set (`State::published`).
+    pub published: bool,
 }
 
 /// Everything that survives a restart.
@@ -238,6 +159,10 @@ pub struct State {
     /// Where reading the systemd journal got to.
     pub journal: Option<String>,
     pub meta: Meta,
+    /// Exactly what badguys last put in the blocklist file and the
+    /// firewall; a line of the file outside it is the admin's. `None`: not
+    /// known (a state file written before it was recorded).
+    pub published: Option<BTreeSet<Net>>,
 }
 
 impl State {

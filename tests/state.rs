@@ -347,3 +347,33 @@ fn a_state_file_badguys_cannot_trust_is_refused() {
     }
     assert_eq!(e.read("badguys"), list, "the list is left alone");
 }
+
+#[test]
+fn a_line_added_by_hand_for_an_address_with_a_record_is_kept() {
+    let e = Env::new();
+    // 192.0.2.1 is listed; 192.0.2.2 attacked once, below the threshold;
+    // 192.0.2.3 was listed, then unbanned.
+    e.write(
+        "auth.log",
+        sshd(1, "Invalid user a from 192.0.2.1 port 1")
+            + &sshd(2, "Invalid user b from 192.0.2.1 port 1")
+            + &sshd(3, "Invalid user c from 192.0.2.2 port 1")
+            + &sshd(4, "Invalid user d from 192.0.2.3 port 1")
+            + &sshd(5, "Invalid user e from 192.0.2.3 port 1"),
+    );
+    e.sync(&["--threshold", "2"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.3"]);
+    cmd(&e, &["unban", "192.0.2.3"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1"]);
+    // The admin adds both by hand: neither is a line badguys published.
+    e.append("badguys", "192.0.2.2\n192.0.2.3\n");
+    e.sync(&["--threshold", "2"]).ok().stderr_has("kept 2 entries");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    let st = e.read("state");
+    assert!(st.contains("manual\t192.0.2.2/32") || st.contains("manual\t192.0.2.2\t"), "{st}");
+    // badguys' own line is still badguys': no manual ban for it.
+    assert!(!st.lines().any(|l| l.starts_with("manual\t192.0.2.1")), "{st}");
+    // The next run sees the same thing (the set it published is recorded).
+    e.sync(&["--threshold", "2"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+}

@@ -128,27 +128,35 @@ fn concurrent_reader_never_sees_a_partial_file() {
     e.sync(&[]).ok();
     let out = e.out();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Reads of each file, by its line count; shared so that each sync waits
+    // until the reader has read what it wrote.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<usize, u32>::new()));
     let reader = {
-        let (out, stop) = (out.clone(), stop.clone());
+        let (out, stop, seen) = (out.clone(), stop.clone(), seen.clone());
         std::thread::spawn(move || {
-            let mut seen = std::collections::BTreeMap::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let s = std::fs::read_to_string(&out).expect("the file is always there");
                 assert!(s.ends_with('\n'), "partial file of {} bytes", s.len());
                 let n = s.lines().count();
                 assert!(n == 4000 || n == 2047, "a file with {n} lines");
-                *seen.entry(n).or_insert(0u32) += 1;
+                *seen.lock().unwrap().entry(n).or_insert(0u32) += 1;
             }
-            seen
         })
     };
+    let reads = |n: usize| seen.lock().unwrap().get(&n).copied().unwrap_or(0);
     for i in 0..10 {
-        let args: &[&str] = if i % 2 == 0 { &["--allow", "2001:db8::800/117"] } else { &[] };
+        let (args, n): (&[&str], usize) =
+            if i % 2 == 0 { (&["--allow", "2001:db8::800/117"], 2047) } else { (&[], 4000) };
+        let before = reads(n);
         e.sync(args).ok().stderr_has("wrote");
+        wait_for(30, "the reader to read the file just written", || reads(n) > before || reader.is_finished());
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let seen = reader.join().expect("the reader saw a partial file");
-    assert!(seen.len() == 2 || seen.values().sum::<u32>() > 0, "reader saw {seen:?}");
+    reader.join().expect("the reader saw a partial file");
+    // Both files were read, after every one of the five writes of each.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), [2047, 4000], "reader saw {seen:?}");
+    assert!(seen.values().all(|&c| c >= 5), "reader saw {seen:?}");
 }
 
 #[test]

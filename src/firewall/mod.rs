@@ -16,6 +16,17 @@ use crate::Error;
 pub use nftables::{script as nft_script, valid_name, NftTarget};
 pub use pf::PfTarget;
 
+/// The firewall settings as given (`--firewall`, `--table`, `--nft-table`,
+/// `--nft-set4`, `--nft-set6` or their config keys), not yet checked.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    pub kind: Option<String>,
+    pub table: Option<String>,
+    pub nft_table: Option<String>,
+    pub nft_set4: Option<String>,
+    pub nft_set6: Option<String>,
+}
+
 /// Which firewall to reload, and its names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Firewall {
@@ -25,6 +36,56 @@ pub enum Firewall {
 }
 
 impl Firewall {
+    /// The firewall the settings name, its names validated. `out` is the
+    /// list file (pfctl is given it by name, so it must be UTF-8).
+    pub fn from_names(raw: &Names, out: &Path) -> Result<Firewall, Error> {
+        let kind = raw.kind.as_deref().unwrap_or(Firewall::default_kind());
+        Ok(match kind {
+            "pf" => {
+                let t = raw.table.clone().unwrap_or_else(|| "badhosts".into());
+                // pfctl takes the name as one argv entry; pf limits it to 31 bytes.
+                if t.is_empty()
+                    || t.len() > 31
+                    || t.starts_with('-')
+                    || t.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+                {
+                    return Err(Error::Config(format!("--table {t:?}: not a valid table name")));
+                }
+                // pfctl is given the list file by name, as one argv string.
+                if out.to_str().is_none() {
+                    return Err(Error::Config(format!(
+                        "--out {}: not UTF-8, and pfctl is given the list file by name",
+                        out.display()
+                    )));
+                }
+                Firewall::Pf(PfTarget { table: t })
+            }
+            "nftables" | "nft" => {
+                let spec = raw.nft_table.clone().unwrap_or_else(|| "inet badguys".into());
+                let (family, table) = spec.split_once(' ').map(|(f, t)| (f.trim(), t.trim())).ok_or_else(|| {
+                    Error::Config(format!("--nft-table {spec:?}: expected \"FAMILY NAME\", e.g. \"inet badguys\""))
+                })?;
+                if family != "inet" {
+                    return Err(Error::Config(format!(
+                        "--nft-table {spec:?}: the family must be inet (one table holds the IPv4 and the IPv6 set)"
+                    )));
+                }
+                let set4 = raw.nft_set4.clone().unwrap_or_else(|| "badguys4".into());
+                let set6 = raw.nft_set6.clone().unwrap_or_else(|| "badguys6".into());
+                for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
+                    if !valid_name(name) {
+                        return Err(Error::Config(format!(
+                            "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
+                        )));
+                    }
+                }
+                Firewall::Nftables(NftTarget { family: family.to_string(), table: table.to_string(), set4, set6 })
+            }
+            "none" => Firewall::None,
+            other => return Err(Error::Config(format!("--firewall {other:?}: expected pf, nftables or none"))),
+        })
+    }
+
     /// pf on OpenBSD (and the other BSDs that ship it), nftables elsewhere.
     pub fn default_kind() -> &'static str {
         if cfg!(any(target_os = "openbsd", target_os = "freebsd", target_os = "netbsd", target_os = "macos")) {

@@ -140,7 +140,7 @@ impl Data {
         let since_t = o.since.unwrap_or(i64::MIN);
         let mut d = Data {
             generated: now,
-            hostname: crate::watch::hostname(),
+            hostname: crate::show::hostname(),
             since: o.since,
             history: history.is_some(),
             attributions: geo.attributions(now),

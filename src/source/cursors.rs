@@ -5,12 +5,68 @@
 //! what it listed. Owns where reading a file starts, given the cursors of
 //! the files read before, and which cursors a step keeps for the next.
 
+use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-
-use crate::state::Cursor;
+use std::path::{Path, PathBuf};
 
 use super::{files, is_stdin, Progress};
+
+/// Which file a path names, and how big and how new it is: the one
+/// identity type for log files (cursors), the state file (did another
+/// process write it?) and the blocklist file (did someone edit it?).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    /// Size on disk (compressed size for gzip).
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch (0 where not kept).
+    pub mtime: i64,
+}
+
+impl FileId {
+    pub fn from_meta(m: &Metadata) -> FileId {
+        FileId { dev: m.dev(), ino: m.ino(), size: m.size(), mtime: m.mtime_nsec() + m.mtime() * 1_000_000_000 }
+    }
+
+    /// The identity of what `path` names now (following symlinks), if anything.
+    pub fn of(path: &Path) -> Option<FileId> {
+        std::fs::metadata(path).ok().map(|m| FileId::from_meta(&m))
+    }
+
+    /// Size and modification time only: what tells an edit of a file that
+    /// is replaced by rename on every write (the blocklist). A missing file
+    /// is all zeros.
+    pub fn stamp_of(path: &Path) -> FileId {
+        FileId::of(path).map_or(FileId::default(), |f| FileId { dev: 0, ino: 0, ..f })
+    }
+
+    pub fn same_inode(&self, other: &FileId) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
+
+    /// The same inode with the same size (a compressed file never changes).
+    pub fn same_inode_and_size(&self, other: &FileId) -> bool {
+        self.same_inode(other) && self.size == other.size
+    }
+}
+
+/// Where reading a log file got to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// The path it was last seen at.
+    pub path: PathBuf,
+    /// Device, inode and size on disk when last read (no time: a cursor
+    /// knows a file by inode and content, see [`start`]).
+    pub file: FileId,
+    /// Bytes of (decompressed) text consumed: always the end of a complete line.
+    pub offset: u64,
+    /// Hash of the file's first line: the same file after a rename, a copy
+    /// or compression, and a different one after truncation.
+    pub fingerprint: u64,
+    /// A gzip file read to its end: it will not change.
+    pub done: bool,
+}
 
 /// Where reading a file starts.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,8 +78,8 @@ pub(crate) struct Start {
     pub matched: Vec<usize>,
 }
 
-/// Where to read a file with identity `(dev, ino)`, `size` bytes on disk
-/// and first-line fingerprint `fp` (0: no complete first line yet).
+/// Where to read the file `file` (its size on disk included) with
+/// first-line fingerprint `fp` (0: no complete first line yet).
 ///
 /// Every cursor with the same fingerprint describes the same text, under
 /// whatever name and inode it had (a rename, a copy, a compressed copy):
@@ -32,13 +88,12 @@ pub(crate) struct Start {
 /// written again from its start, so read from 0. A different inode that is
 /// shorter than the cursor is a copy still being made: nothing of it is
 /// new until it grows past the cursor.
-pub(crate) fn start(known: &[Cursor], dev: u64, ino: u64, size: u64, fp: u64, gzip: bool) -> Start {
+pub(crate) fn start(known: &[Cursor], file: FileId, fp: u64, gzip: bool) -> Start {
     if fp == 0 {
         return Start { from: 0, matched: Vec::new() };
     }
     let matched: Vec<usize> = (0..known.len()).filter(|&i| known[i].fingerprint == fp).collect();
-    let truncated =
-        !gzip && matched.iter().any(|&i| (known[i].dev, known[i].ino) == (dev, ino) && known[i].offset > size);
+    let truncated = !gzip && matched.iter().any(|&i| known[i].file.same_inode(&file) && known[i].offset > file.size);
     let from = if truncated { 0 } else { matched.iter().map(|&i| known[i].offset).max().unwrap_or(0) };
     Start { from, matched }
 }
@@ -85,11 +140,12 @@ impl Tracker {
     /// that file again from its start.
     pub fn finish(self, logs: &[PathBuf], rotated_too: bool) -> Vec<Cursor> {
         let Tracker { known, matched, mut read } = self;
-        let ids: Vec<(u64, u64)> = read.iter().map(|c| (c.dev, c.ino)).collect();
+        let ids: Vec<FileId> = read.iter().map(|c| c.file).collect();
         let unread = logs.iter().filter(|l| !is_stdin(l)).any(|log| {
-            files(log, rotated_too)
-                .iter()
-                .any(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file() && !ids.contains(&(m.dev(), m.ino()))))
+            files(log, rotated_too).iter().any(|(p, _)| {
+                std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && !ids.iter().any(|id| id.same_inode(&FileId::from_meta(&m))))
+            })
         });
         let mut kept = Vec::new();
         for (c, m) in known.into_iter().zip(matched) {
@@ -109,19 +165,24 @@ mod tests {
     use std::io::Write;
     use std::path::Path;
 
+    fn id(dev: u64, ino: u64, size: u64) -> FileId {
+        FileId { dev, ino, size, mtime: 0 }
+    }
+
     fn cursor(dev: u64, ino: u64, offset: u64, fp: u64) -> Cursor {
-        Cursor { path: PathBuf::from("x"), dev, ino, offset, fingerprint: fp, size: offset, done: false }
+        let file = FileId { dev, ino, size: offset, mtime: 0 };
+        Cursor { path: PathBuf::from("x"), file, offset, fingerprint: fp, done: false }
     }
 
     #[test]
     fn same_text_is_read_from_the_furthest_cursor() {
         let known = [cursor(1, 10, 500, 7), cursor(1, 11, 900, 7), cursor(1, 12, 50, 8)];
         // A copy (another inode), shorter than the cursor: nothing new yet.
-        assert_eq!(start(&known, 1, 13, 300, 7, false), Start { from: 900, matched: vec![0, 1] });
+        assert_eq!(start(&known, id(1, 13, 300), 7, false), Start { from: 900, matched: vec![0, 1] });
         // The same inode shrunk: truncated and written again.
-        assert_eq!(start(&known, 1, 10, 300, 7, false).from, 0);
-        assert_eq!(start(&known, 1, 12, 10, 9, false), Start { from: 0, matched: vec![] });
-        assert_eq!(start(&known, 1, 12, 10, 0, false), Start { from: 0, matched: vec![] });
+        assert_eq!(start(&known, id(1, 10, 300), 7, false).from, 0);
+        assert_eq!(start(&known, id(1, 12, 10), 9, false), Start { from: 0, matched: vec![] });
+        assert_eq!(start(&known, id(1, 12, 10), 0, false), Start { from: 0, matched: vec![] });
     }
 
     /// One step over `log`'s files as listed in `listing`, returning the

@@ -8,18 +8,16 @@
 //! line). [`cursors`] tells which cursor belongs to which file.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 pub mod cursors;
 pub mod journal;
 mod logfile;
 
-pub use cursors::Tracker;
+pub use cursors::{Cursor, FileId, Tracker};
 pub use logfile::{check_log, default_log, delay_open, files, is_stdin, open_log, rotated, Skipped};
 
 use crate::parse::MAX_LINE;
-use crate::state::Cursor;
 use crate::Error;
 
 /// What reading one file found.
@@ -117,17 +115,18 @@ impl Reader {
     ) -> Result<Progress, Error> {
         let input = |err| Error::Input { path: path.to_path_buf(), err };
         let (mut file, meta) = open_log(path)?;
-        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+        // A cursor keeps no time: a log is known by inode and content.
+        let id = FileId { mtime: 0, ..FileId::from_meta(&meta) };
         let mut head = vec![0u8; FP_LEN];
         let n = read_full(&mut file, &mut head).map_err(input)?;
         head.truncate(n);
         let gzip = head.starts_with(&GZIP_MAGIC);
         let cursor =
-            |fingerprint, offset, done| Cursor { path: path.to_path_buf(), dev, ino, offset, fingerprint, size, done };
+            |fingerprint, offset, done| Cursor { path: path.to_path_buf(), file: id, offset, fingerprint, done };
 
         // A compressed file never changes: same inode and size, done.
         if gzip {
-            if let Some(i) = known.iter().position(|c| c.done && (c.dev, c.ino, c.size) == (dev, ino, size)) {
+            if let Some(i) = known.iter().position(|c| c.done && c.file.same_inode_and_size(&id)) {
                 let c = &known[i];
                 let stats = FileStats { gzip, ..FileStats::default() };
                 return Ok(Progress {
@@ -145,7 +144,7 @@ impl Reader {
             head = first;
         }
         let fp = fingerprint(&head);
-        let cursors::Start { from, matched } = cursors::start(known, dev, ino, size, fp, gzip);
+        let cursors::Start { from, matched } = cursors::start(known, id, fp, gzip);
         file.seek(SeekFrom::Start(0)).map_err(input)?;
         if gzip {
             let mut gz = flate2::read::MultiGzDecoder::new(&mut file);
@@ -162,7 +161,7 @@ impl Reader {
             return Ok(Progress { cursor: cursor(fp, offset, true), stats, from: skipped, matched });
         }
         // A copy still shorter than the cursor: nothing to read yet.
-        let start = from.min(size);
+        let start = from.min(id.size);
         file.seek(SeekFrom::Start(start)).map_err(input)?;
         let stats = self.decode(&mut file, false, !live, chunk, overlong).map_err(input)?;
         Ok(Progress { cursor: cursor(fp, from.max(start + stats.consumed), false), stats, from: start, matched })
@@ -462,7 +461,7 @@ mod tests {
         std::fs::write(&p, &gz[..gz.len() / 2]).unwrap();
         let mut r = Reader::new();
         let fp = fingerprint(b"line 0\n");
-        let cursor = |offset| Cursor { path: p.clone(), dev: 0, ino: 0, offset, fingerprint: fp, size: 0, done: false };
+        let cursor = |offset| Cursor { path: p.clone(), file: FileId::default(), offset, fingerprint: fp, done: false };
         // Before, within and past what the damaged file holds.
         for offset in [0, 7, 1000, 10_000_000] {
             let mut n = 0;

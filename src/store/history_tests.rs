@@ -1,3 +1,5 @@
+//! Tests of the history database: batches applied, replaced by generation, and read back.
+
 use super::*;
 use crate::parse::{Rule, What};
 use crate::store::batch::HistEvent;

@@ -4,13 +4,18 @@
 //! ```text
 //! badguys-state 1
 //! cursor  path=/var/log/auth.log  dev=2049  ino=1311  offset=81234  size=81234  fp=9f86d081884c7d65  done=0
+//! meta    due=-  policy=9f86d081884c7d65  out=120,1727793800000000000  stale=0  gen=12  published=1
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
-//! end     4  fnv=1f3a64c0e2b9d857
+//! published  198.51.100.7
+//! end     3  fnv=1f3a64c0e2b9d857
 //! ```
 //!
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
-//! unknown kinds and keys are ignored, so fields can be added. Bytes outside
+//! unknown kinds and keys are ignored, so fields can be added (`gen=` and
+//! `published=` of the meta line read as 0 and "not recorded" when
+//! missing). `published` lines, the set last published, are not counted in
+//! the end marker, so a version that skips them still reads the file. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
 //! names are attacker-controlled). The `end N fnv=H` trailer is the last
 //! line: N records tell a complete file from a truncated one, and H, the
@@ -27,7 +32,8 @@ use std::path::{Path, PathBuf};
 
 use crate::addr::{parse_ip, Net};
 use crate::parse::Rule;
-use crate::state::{Cursor, Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT, USER_MAX};
+use crate::source::{Cursor, FileId};
+use crate::state::{Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT, USER_MAX};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -96,6 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
         return Err(Corrupt::Newer(version));
     }
     let mut st = State::default();
+    let mut published = std::collections::BTreeSet::new();
     let mut count = 0usize;
     let mut ended = false;
     for (i, line) in lines {
@@ -132,6 +139,10 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
                 st.manual.insert(net, manual(f).map_err(bad)?);
                 count += 1;
             }
+            "published" => {
+                let net: Net = f.next().unwrap_or_default().parse().map_err(|e| bad(format!("bad network: {e}")))?;
+                published.insert(net);
+            }
             "end" => {
                 let want: usize = f.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad end marker".into()))?;
                 if want != count {
@@ -153,6 +164,11 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
     if !ended {
         return Err(Corrupt::Truncated);
     }
+    // A file written before the set was recorded has no `published=1`:
+    // the set is unknown, not empty.
+    if st.meta.published {
+        st.published = Some(published);
+    }
     Ok(st)
 }
 
@@ -173,16 +189,16 @@ fn opt_num(k: &str, v: &str) -> Result<Option<i64>, String> {
 }
 
 fn cursor<'a>(f: impl Iterator<Item = &'a str>) -> Result<Cursor, String> {
-    let mut c = Cursor { path: PathBuf::new(), dev: 0, ino: 0, offset: 0, fingerprint: 0, size: 0, done: false };
+    let mut c = Cursor { path: PathBuf::new(), file: FileId::default(), offset: 0, fingerprint: 0, done: false };
     for (k, v) in fields(f) {
         match k {
             "path" => {
                 c.path = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(unescape(v)?))
             }
-            "dev" => c.dev = num(k, v)?,
-            "ino" => c.ino = num(k, v)?,
+            "dev" => c.file.dev = num(k, v)?,
+            "ino" => c.file.ino = num(k, v)?,
             "offset" => c.offset = num(k, v)?,
-            "size" => c.size = num(k, v)?,
+            "size" => c.file.size = num(k, v)?,
             "fp" => c.fingerprint = u64::from_str_radix(v, 16).map_err(|_| format!("fp={v:?}"))?,
             "done" => c.done = v == "1",
             _ => {}
@@ -202,9 +218,11 @@ fn meta<'a>(f: impl Iterator<Item = &'a str>) -> Result<Meta, String> {
             "policy" => m.policy = u64::from_str_radix(v, 16).map_err(|_| format!("policy={v:?}"))?,
             "out" => {
                 let (a, b) = v.split_once(',').ok_or_else(|| format!("out={v:?}"))?;
-                m.out = (num(k, a)?, num(k, b)?);
+                m.out = FileId { size: num(k, a)?, mtime: num(k, b)?, ..FileId::default() };
             }
             "stale" => m.stale = v == "1",
+            "gen" => m.generation = num(k, v)?,
+            "published" => m.published = v == "1",
             _ => {}
         }
     }
@@ -308,10 +326,10 @@ pub fn render(st: &State) -> Vec<u8> {
             s,
             "cursor\tpath={}\tdev={}\tino={}\toffset={}\tsize={}\tfp={:016x}\tdone={}",
             escape(std::os::unix::ffi::OsStrExt::as_bytes(c.path.as_os_str())),
-            c.dev,
-            c.ino,
+            c.file.dev,
+            c.file.ino,
             c.offset,
-            c.size,
+            c.file.size,
             c.fingerprint,
             u8::from(c.done)
         );
@@ -323,11 +341,13 @@ pub fn render(st: &State) -> Vec<u8> {
     let due = m.due.map_or("-".to_string(), |t| t.to_string());
     let _ = writeln!(
         s,
-        "meta\tdue={due}\tpolicy={:016x}\tout={},{}\tstale={}",
+        "meta\tdue={due}\tpolicy={:016x}\tout={},{}\tstale={}\tgen={}\tpublished={}",
         m.policy,
-        m.out.0,
-        m.out.1,
-        u8::from(m.stale)
+        m.out.size,
+        m.out.mtime,
+        u8::from(m.stale),
+        m.generation,
+        u8::from(st.published.is_some())
     );
     let mut ips: Vec<&IpAddr> = st.records.keys().collect();
     ips.sort_by(|a, b| crate::addr::ip_order(**a, **b));
@@ -362,6 +382,11 @@ pub fn render(st: &State) -> Vec<u8> {
     for (net, m) in &st.manual {
         let until = m.until.map_or("-".to_string(), |t| t.to_string());
         let _ = writeln!(s, "manual\t{net}\tsince={}\tuntil={until}\treason={}", m.since, escape(m.reason.as_bytes()));
+    }
+    // Not counted in the end marker: a version that does not know the
+    // kind skips these lines, and the checksum covers them anyway.
+    for net in st.published.iter().flatten() {
+        let _ = writeln!(s, "published\t{net}");
     }
     let sum = crate::fnv1a(s.as_bytes());
     let _ = writeln!(s, "end\t{}\tfnv={sum:016x}", st.cursors.len() + st.records.len() + st.manual.len());
@@ -406,11 +431,9 @@ mod tests {
         let mut st = State::default();
         st.cursors.push(Cursor {
             path: "/var/log/auth log".into(),
-            dev: 1,
-            ino: 2,
+            file: FileId { dev: 1, ino: 2, size: 3, mtime: 0 },
             offset: 3,
             fingerprint: 0xdead,
-            size: 3,
             done: false,
         });
         let r = st.record("2001:db8::1".parse().unwrap());
@@ -425,7 +448,9 @@ mod tests {
             "198.51.100.0/24".parse().unwrap(),
             Manual { since: 5, until: Some(99), reason: "by hand\nx".into() },
         );
-        st.meta = Meta { due: Some(99), policy: 0xfeed, out: (12, 34), stale: true };
+        let out = FileId { size: 12, mtime: 34, ..FileId::default() };
+        st.meta = Meta { due: Some(99), policy: 0xfeed, out, stale: true, generation: 7, published: true };
+        st.published = Some(["198.51.100.0/24".parse().unwrap(), "2001:db8::1/128".parse().unwrap()].into());
         st
     }
 
@@ -434,6 +459,19 @@ mod tests {
         let p = d.path().join("state");
         std::fs::write(&p, text).unwrap();
         read_head(&p).map(|(_, m)| m)
+    }
+
+    #[test]
+    fn a_meta_line_without_generation_or_published_set_reads_as_zero_and_unknown() {
+        let body = "badguys-state 1\nmeta\tdue=-\tpolicy=00000000000000ab\tout=1,2\tstale=0\n";
+        let text = format!("{body}end\t0\tfnv={:016x}\n", crate::fnv1a(body.as_bytes()));
+        let st = parse(text.as_bytes()).unwrap();
+        assert_eq!((st.meta.generation, st.meta.published, st.published), (0, false, None));
+        // An empty set that was recorded is not an unknown one.
+        let mut empty = State { published: Some(Default::default()), ..State::default() };
+        empty.meta.generation = 1;
+        let back = parse(&render(&empty)).unwrap();
+        assert_eq!((back.meta.generation, back.published), (1, Some(Default::default())));
     }
 
     #[test]
@@ -446,7 +484,9 @@ mod tests {
         assert_eq!(back.manual, st.manual);
         assert_eq!(back.journal, st.journal);
         assert_eq!(back.meta, st.meta);
+        assert_eq!(back.published, st.published);
         assert_eq!(read_head_of(&text).map(|m| m.stale), Some(true));
+        assert_eq!(read_head_of(&text).map(|m| m.generation), Some(7));
         assert_eq!(render(&back), text);
     }
 

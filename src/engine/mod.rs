@@ -1,0 +1,529 @@
+//! The [`Engine`]: the one wiring of the pipeline for every command that
+//! changes something. It opens the state (or rebuilds a corrupt one),
+//! ingests what is new in the logs ([`ingest`]), decides
+//! ([`Engine::evaluate`]), takes in the list file's lines that badguys did
+//! not put there ([`Engine::import`]), and publishes through one
+//! [`Engine::publish`]: the list file, the firewall and the state, either
+//! replacing everything ([`Mode::Replace`]: sync, ban, unban, reload,
+//! watch's full steps) or adding the new bans ([`Mode::Add`]: watch
+//! batches). The caller holds the lock for the step. `watch.rs` is the only
+//! other wiring.
+
+pub mod ingest;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use tracing::{debug, info, warn};
+
+use crate::addr::Net;
+use crate::allow::{AllowEntry, Allowlist};
+use crate::config::Config;
+use crate::parse::Scanner;
+use crate::rules::{self, Outcome};
+use crate::source::journal::{Feed, Follower, Journal};
+use crate::source::{self, FileId, Reader};
+use crate::state::{Manual, Meta, State};
+use crate::store::{self, statefile, Current};
+use crate::Error;
+
+pub use ingest::Batch;
+
+/// How [`Engine::publish`] brings the list file and the firewall up to date.
+pub enum Mode<'a> {
+    /// `list` replaces what the file and the firewall hold. The file is
+    /// written when it differs from `current` (or is missing: pf's `persist
+    /// file` needs it); the firewall is replaced when the file changed,
+    /// when `reload` asks, or when the firewall may lag (`stale`). With
+    /// `kill`, entries not published before get their connections cut.
+    Replace { list: Vec<Net>, current: &'a Current, reload: bool, kill: bool },
+    /// The decided and not yet published bans are added to the firewall;
+    /// the file follows within [`Engine::write_file`]'s caller's interval.
+    Add,
+}
+
+/// When [`Engine::publish`] saves the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Save {
+    /// Now, also when the firewall failed (marked stale, so that the next
+    /// sync reloads).
+    Now,
+    /// Later: watch saves on its own timer.
+    Later,
+    /// Not at all (`reload` reads the state and changes nothing in it).
+    Never,
+}
+
+/// How the engine reads the state file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Open {
+    /// A corrupt file is kept aside as `STATE.corrupt` and rebuilt.
+    Write,
+    /// A dry run: nothing is written, a corrupt file is left where it is.
+    DryRun,
+    /// Only looking (`reload`): a corrupt file is left for the next sync.
+    Look,
+}
+
+/// What one [`Engine::publish`] did.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The list file was (re)written.
+    pub written: bool,
+    /// The firewall was replaced (or added to).
+    pub reloaded: bool,
+    /// The newly listed addresses now published, sorted.
+    pub banned: Vec<IpAddr>,
+}
+
+/// The state, the readers and the scanners of one run.
+pub struct Engine<'c> {
+    pub cfg: &'c Config,
+    pub state: State,
+    reader: Reader,
+    /// One scanner per log, kept across batches so that kex pairs split
+    /// between two reads are kept.
+    scanners: Vec<Scanner>,
+    /// The state file as this engine last read or wrote it, to notice
+    /// another process (`ban`, `sync`) writing it.
+    state_seen: Option<FileId>,
+    /// Why the state was rebuilt, when it was.
+    pub rebuilt: Option<String>,
+    /// Whether the state changed since it was last saved.
+    pub dirty: bool,
+    /// The allowlist (reloaded on SIGHUP).
+    pub allow: Allowlist,
+    /// Journal entries gathered by a follower (watch), read instead of
+    /// running journalctl once.
+    feed: Option<Feed>,
+    open: Open,
+    /// Addresses that reached the threshold and are not evaluated yet:
+    /// kept when a step fails after counting, so the next step decides them.
+    hot: Vec<IpAddr>,
+    /// Addresses an evaluation listed whose publish (list file and
+    /// firewall) has not succeeded yet: kept across failed steps.
+    unpublished: Vec<IpAddr>,
+    /// The list file or the firewall may lag behind the records: read from
+    /// the state file, set while a full publish has not succeeded. A sync
+    /// then neither skips ([`nothing_new`]) nor leaves the firewall alone.
+    pub stale: bool,
+    /// The list file lags behind the published set (watch adds to the
+    /// firewall at once and writes the file at most every 2 s).
+    pub file_lags: bool,
+    /// Size and mtime of the list file as this engine last wrote it:
+    /// anything else means someone edited it.
+    pub list_seen: FileId,
+    /// Say at info level what publishing did (sync); else at debug.
+    pub loud: bool,
+    /// journalctl answered its `--version` probe (asked only when the
+    /// journal was chosen for want of the default log).
+    journal_probed: bool,
+}
+
+impl<'c> Engine<'c> {
+    /// Loads the state. A missing file is a first run; a corrupt one is
+    /// reported, kept aside as `STATE.corrupt`, and rebuilt from the logs.
+    pub fn open(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        Engine::new(cfg, Open::Write)
+    }
+
+    /// Loads the state for a dry run, which writes nothing at all: a
+    /// corrupt state is reported, left where it is, and read as empty.
+    /// [`Engine::save`] refuses to write.
+    pub fn open_dry_run(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        Engine::new(cfg, Open::DryRun)
+    }
+
+    /// Loads the state to publish without changing it (`reload`): a
+    /// corrupt file is reported and left for the next sync to rebuild.
+    pub fn open_to_look(cfg: &'c Config) -> Result<Engine<'c>, Error> {
+        Engine::new(cfg, Open::Look)
+    }
+
+    fn new(cfg: &'c Config, open: Open) -> Result<Engine<'c>, Error> {
+        let mut e = Engine {
+            cfg,
+            state: State::default(),
+            reader: Reader::new(),
+            scanners: Vec::new(),
+            state_seen: None,
+            rebuilt: None,
+            dirty: false,
+            allow: cfg.output.allow.clone(),
+            feed: None,
+            open,
+            hot: Vec::new(),
+            unpublished: Vec::new(),
+            stale: false,
+            file_lags: false,
+            list_seen: FileId::stamp_of(&cfg.output.out),
+            loud: false,
+            journal_probed: false,
+        };
+        e.load_state()?;
+        Ok(e)
+    }
+
+    fn load_state(&mut self) -> Result<(), Error> {
+        let path = &self.cfg.output.state;
+        self.state_seen = FileId::of(path);
+        match statefile::read(path)? {
+            None => self.state = State::default(),
+            Some(Ok(st)) => self.state = st,
+            Some(Err(why)) if self.open == Open::Look => {
+                warn!("state file {} is unusable ({why}); the next sync rebuilds it", path.display());
+                self.state = State::default();
+            }
+            Some(Err(why)) if self.open == Open::DryRun => {
+                warn!("state file {} is unusable ({why}); dry run: left as it is, read as empty", path.display());
+                self.state = State::default();
+                self.rebuilt = Some(why.to_string());
+            }
+            Some(Err(why)) => {
+                let aside = corrupt_path(path);
+                warn!(
+                    "state file {} is unusable ({why}); kept as {}, rebuilding from the logs",
+                    path.display(),
+                    aside.display()
+                );
+                let _ = fs::rename(path, &aside);
+                self.state = State::default();
+                self.rebuilt = Some(why.to_string());
+                self.dirty = true;
+            }
+        }
+        self.stale = self.state.meta.stale;
+        Ok(())
+    }
+
+    /// The state for a command that only looks (`list`, `explain`): a
+    /// corrupt file is reported, left where it is, and read as empty.
+    pub fn peek(cfg: &Config) -> Result<State, Error> {
+        Ok(Engine::open_to_look(cfg)?.state)
+    }
+
+    /// Reloads the state if another process wrote it since this engine
+    /// last did (call with the lock held).
+    pub fn refresh(&mut self) -> Result<bool, Error> {
+        if FileId::of(&self.cfg.output.state) == self.state_seen {
+            return Ok(false);
+        }
+        debug!("state file changed on disk: reloading it");
+        self.load_state()?;
+        Ok(true)
+    }
+
+    /// Follow the journal with `journalctl --follow` from the cursor on;
+    /// `wake` is called whenever entries arrive.
+    pub fn follow_journal(&mut self, j: &Journal, wake: impl Fn() + Send + 'static) -> Follower {
+        let feed = Feed::default();
+        self.feed = Some(feed.clone());
+        Follower::start(j.clone(), self.state.journal.clone(), feed, wake)
+    }
+
+    /// Lists, spares and expires (see [`rules::evaluate`]): every record
+    /// when `all`, else the addresses that reached the threshold since the
+    /// last evaluation (however many failed steps ago). Marks the state
+    /// dirty when it changed; the newly listed wait for [`Engine::publish`].
+    pub fn evaluate(&mut self, all: bool, now: i64) -> Outcome {
+        let hot = std::mem::take(&mut self.hot);
+        let only = if all { None } else { Some(&hot[..]) };
+        let out = rules::evaluate(&mut self.state, only, &self.allow, &self.cfg.policy, now);
+        if !out.listed.is_empty() || !out.expired.is_empty() || !out.lapsed.is_empty() {
+            self.dirty = true;
+        }
+        self.unpublished.extend_from_slice(&out.listed);
+        out
+    }
+
+    /// The list file, its junk lines warned about (`what` says what
+    /// happens to them: "dropped", "not loaded").
+    pub fn read_list(&self, what: Option<&str>) -> Result<Current, Error> {
+        let out = &self.cfg.output.out;
+        let current = store::read(out)?;
+        for j in current.junk.iter().filter(|_| what.is_some()) {
+            warn!("{}:{}: not an address or network, {}: \"{}\"", out.display(), j.line, what.unwrap_or(""), j.text);
+        }
+        Ok(current)
+    }
+
+    /// Entries of the blocklist file that badguys did not put there (added
+    /// by hand, or the list of the script badguys replaces) become manual
+    /// bans, so they are kept: every line outside the set badguys last
+    /// published. (A state written before that set was recorded falls back
+    /// to the records: an entry whose address has one is badguys' own.) A
+    /// network wider than an IPv4 /8 or an IPv6 /32 is refused with a
+    /// warning (only `ban --force` lists one).
+    pub fn import(&mut self, current: &Current, now: i64) -> usize {
+        let mut n = 0;
+        // What the allowlist carved out of a manual network is listed in
+        // pieces: a piece is that ban's, not a new one.
+        let nets: Vec<Net> = self.state.manual.keys().filter(|m| !m.is_host()).copied().collect();
+        for net in &current.entries {
+            let own = match &self.state.published {
+                Some(set) => set.contains(net),
+                None => {
+                    net.is_host()
+                        && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0)
+                }
+            };
+            if own || self.state.manual.contains_key(net) || nets.iter().any(|m| m.contains(net)) {
+                continue;
+            }
+            if let Err(e) = crate::addr::check_width(*net, false) {
+                warn!("{}: {e}: dropped (`badguys ban --force {net}` lists it)", self.cfg.output.out.display());
+                continue;
+            }
+            let reason = format!("found in {}", self.cfg.output.out.display());
+            self.state.manual.insert(*net, Manual { since: now, until: None, reason });
+            n += 1;
+        }
+        if n > 0 {
+            self.dirty = true;
+        }
+        n
+    }
+
+    /// The blocklist the state calls for; `cut` hears of every entry the
+    /// allowlist carves something out of (see [`rules::blocklist`]).
+    pub fn blocklist(&self, cut: &mut dyn FnMut(Net, &AllowEntry, usize)) -> Vec<Net> {
+        rules::blocklist(&self.state, &self.allow, cut)
+    }
+
+    pub fn set_allow(&mut self, allow: Allowlist) {
+        self.allow = allow;
+    }
+
+    /// The one way into the list file, the firewall and the state (see
+    /// [`Mode`] and [`Save`]). The state is saved (when `save` says so)
+    /// even when the firewall failed, marked stale; the firewall's error
+    /// is returned after that.
+    pub fn publish(&mut self, mode: Mode<'_>, save: Save) -> Result<Published, Error> {
+        let cfg = self.cfg;
+        let out = &cfg.output.out;
+        let mut done = Published::default();
+        let replace = matches!(mode, Mode::Replace { .. });
+        let fw = match mode {
+            Mode::Replace { list, current, reload, kill } => {
+                let content = store::render(&list);
+                done.written = !current.exists || content != current.bytes;
+                if done.written {
+                    store::write_atomic(out, &content, 0o644)?;
+                    self.say(format_args!("wrote {} ({} entries)", out.display(), list.len()));
+                    self.list_seen = seen_as(out, &content);
+                } else {
+                    self.list_seen = FileId::stamp_of(out);
+                }
+                self.file_lags = false;
+                let before = self.state.published.replace(list.iter().copied().collect());
+                if before.as_ref() != self.state.published.as_ref() {
+                    self.dirty = true;
+                }
+                if !done.written && self.stale && !reload {
+                    self.say(format_args!(
+                        "{} unchanged, but the firewall may lag behind it (a failed reload or watch step): reloading",
+                        out.display()
+                    ));
+                }
+                if done.written || reload || self.stale {
+                    // Until the replace is through, file and firewall may lag.
+                    self.stale = true;
+                    // Entries the last run did not publish get their open
+                    // connections cut.
+                    let new = if kill {
+                        crate::firewall::added(before.iter().flatten().chain(&current.entries), &list)
+                    } else {
+                        Vec::new()
+                    };
+                    let res = cfg.output.firewall.replace(&list, out, &new);
+                    debug!("{}: {} entries, full replace", cfg.output.firewall.name(), list.len());
+                    done.reloaded = res.is_ok();
+                    res
+                } else {
+                    self.say(format_args!("{} unchanged: nothing written, firewall not reloaded", out.display()));
+                    Ok(())
+                }
+            }
+            Mode::Add => {
+                // Everything listed and not yet published, from this step or
+                // one that failed: a decision survives until it is in the
+                // firewall.
+                let mut new = self.unpublished();
+                let set = self.state.published.get_or_insert_with(BTreeSet::new);
+                new.retain(|n| !set.contains(n));
+                new.sort();
+                new.dedup();
+                cfg.output.firewall.add(&new)?;
+                done.reloaded = !new.is_empty();
+                if !new.is_empty() {
+                    self.state.published.get_or_insert_with(BTreeSet::new).extend(new);
+                    self.file_lags = true;
+                    self.dirty = true;
+                }
+                Ok(())
+            }
+        };
+        match &fw {
+            Ok(()) => done.banned = self.published(replace),
+            Err(_) => self.stale = true,
+        }
+        if save == Save::Now {
+            self.save()?;
+        }
+        fw.map(|()| done)
+    }
+
+    fn say(&self, msg: std::fmt::Arguments<'_>) {
+        if self.loud {
+            info!("{msg}");
+        } else {
+            debug!("{msg}");
+        }
+    }
+
+    /// Writes the published set to the list file (watch, when the file
+    /// lags behind the firewall).
+    pub fn write_file(&mut self) -> Result<(), Error> {
+        let list: Vec<Net> = self.state.published.iter().flatten().copied().collect();
+        let content = store::render(&list);
+        store::write_atomic(&self.cfg.output.out, &content, 0o644)?;
+        self.file_lags = false;
+        self.list_seen = seen_as(&self.cfg.output.out, &content);
+        Ok(())
+    }
+
+    /// Whether the list file is as this engine last wrote it.
+    pub fn list_unedited(&self) -> bool {
+        FileId::stamp_of(&self.cfg.output.out) == self.list_seen
+    }
+
+    /// The listed addresses not published yet, as hosts.
+    fn unpublished(&self) -> Vec<Net> {
+        let listed = |ip: &&IpAddr| self.state.records.get(ip).is_some_and(|r| r.listed.is_some());
+        self.unpublished.iter().filter(listed).map(|ip| Net::host(*ip)).collect()
+    }
+
+    /// The list file and the firewall took everything decided so far (all
+    /// of it when `full`): returns the newly listed addresses that are now
+    /// published, sorted, for the log and the hooks.
+    fn published(&mut self, full: bool) -> Vec<IpAddr> {
+        let mut ips = std::mem::take(&mut self.unpublished);
+        ips.retain(|ip| self.state.records.get(ip).is_some_and(|r| r.listed.is_some()));
+        ips.sort_by(|a, b| crate::addr::ip_order(*a, *b));
+        ips.dedup();
+        if full {
+            self.stale = false;
+        }
+        ips
+    }
+
+    /// Writes the state file when it changed, or when what the next run
+    /// needs to skip work (its meta line) changed. The history of the step
+    /// is written first ([`Engine::record_history`]), so that a crash
+    /// between the two leaves the history one generation ahead, never
+    /// behind.
+    pub fn save(&mut self) -> Result<(), Error> {
+        if self.open != Open::Write {
+            return Ok(());
+        }
+        let mut meta = Meta {
+            due: due(&self.state, self.cfg.policy.expire),
+            policy: self.cfg.fingerprint(),
+            out: FileId::stamp_of(&self.cfg.output.out),
+            stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
+            generation: self.state.meta.generation,
+            published: self.state.published.is_some(),
+        };
+        if !self.dirty && meta == self.state.meta {
+            return Ok(());
+        }
+        meta.generation += 1;
+        self.record_history(meta.generation)?;
+        self.state.meta = meta;
+        let path = &self.cfg.output.state;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
+                let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            }
+        }
+        store::write_atomic(path, &statefile::render(&self.state), 0o600)?;
+        self.state_seen = FileId::of(path);
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// HISTORY GOES HERE: write what this engine gathered since the last
+    /// save (a `store::batch::DayBatch`) with
+    /// `store::history::History::apply(&batch, generation)`, before the
+    /// state carrying `generation` is renamed into place. A no-op until
+    /// the history is configured.
+    fn record_history(&mut self, _generation: u64) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Where an unusable state file is kept aside: `STATE.corrupt`, the whole
+/// name kept (`badguys.state` becomes `badguys.state.corrupt`).
+pub fn corrupt_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".corrupt");
+    state.with_file_name(name)
+}
+
+/// The earliest time something leaves the list without a new line.
+fn due(st: &State, expire: Option<i64>) -> Option<i64> {
+    let listed = st.records.values().filter(|r| r.listed.is_some());
+    let expiries = expire.into_iter().flat_map(|e| listed.clone().map(move |r| r.last.saturating_add(e)));
+    expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
+}
+
+/// The stamp of the blocklist file if it holds `content`, as the engine
+/// just wrote it; else one that matches no file, so that the next step
+/// takes in what someone wrote there meanwhile (an edit between the write
+/// and the stat would otherwise pass for badguys' own).
+fn seen_as(out: &Path, content: &[u8]) -> FileId {
+    let seen = FileId::stamp_of(out);
+    match fs::read(out) {
+        Ok(now) if now == content => seen,
+        _ => FileId { size: u64::MAX, mtime: i64::MIN, ..FileId::default() },
+    }
+}
+
+/// Whether a sync at `now` would find nothing to do: every log file is
+/// exactly where its cursor left it, nothing falls due, the settings and
+/// the blocklist file are as the state was saved with, and nothing decided
+/// is waiting to be published (a failed reload, a failed watch step).
+/// Reads only the head of the state file; any doubt answers `None` (do the
+/// full run). `Some(n)` is the number of files checked.
+pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
+    if cfg.journal.is_some() {
+        return None;
+    }
+    let (cursors, meta) = statefile::read_head(&cfg.output.state)?;
+    if meta.stale
+        || meta.policy != cfg.fingerprint()
+        || meta.due.is_some_and(|d| d <= now)
+        || meta.out != FileId::stamp_of(&cfg.output.out)
+    {
+        return None;
+    }
+    let mut n = 0;
+    for log in &cfg.logs {
+        if source::is_stdin(log) {
+            return None;
+        }
+        let mut files = if cfg.rotated { source::rotated(log).0 } else { Vec::new() };
+        files.push(log.clone());
+        for f in files {
+            let id = FileId::of(&f)?;
+            cursors
+                .iter()
+                .find(|c| c.path == f && c.file.same_inode_and_size(&id) && (c.done || c.offset == id.size))?;
+            n += 1;
+        }
+    }
+    Some(n)
+}
