@@ -411,7 +411,7 @@ fn firewall(raw: &Raw) -> Result<Firewall, Error> {
             for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
                 if !crate::firewall::valid_name(name) {
                     return Err(Error::Config(format!(
-                        "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
+                        "{flag} {name:?}: not a valid nftables name (letters, digits, _; at most 58)"
                     )));
                 }
             }
