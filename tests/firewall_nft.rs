@@ -99,7 +99,15 @@ fn sync_puts_hosts_and_networks_in_their_sets_and_replaces_them() {
     assert_eq!(ns.set("badguys6"), ["2001:db8:1::/48"]);
     assert_eq!(
         lines(&e.read("badguys")),
-        ["192.0.2.1", "198.51.100.3", "203.0.113.0/24", "203.0.113.7", "2001:db8::1", "2001:db8:1::/48", "2001:db8:1::7"]
+        [
+            "192.0.2.1",
+            "198.51.100.3",
+            "203.0.113.0/24",
+            "203.0.113.7",
+            "2001:db8::1",
+            "2001:db8:1::/48",
+            "2001:db8:1::7"
+        ]
     );
 
     // Allowing an address takes it out of file and set: a replace, not an add.

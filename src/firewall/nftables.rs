@@ -3,9 +3,9 @@
 //! networks to interval sets with auto-merge (`badguys4`, `badguys6`, the
 //! names older rulesets had for one set holding both). An interval set with
 //! auto-merge costs nft a read of the whole set for every change: one
-//! `add element` of one address into an IPv6 interval set of 1,000,000
-//! entries took 107 s; into a hash set it takes milliseconds whatever its
-//! size (figures in benches/README.md, `scripts/nft-bench`).
+//! `add element` of one address into an interval set of 1,000,000 entries
+//! took 96-189 s; into a hash set it takes 30-76 ms (figures in the
+//! README's Performance section, from `scripts/nft-bench`).
 //!
 //! A replace is one `nft -f -` transaction that flushes and refills all
 //! four: nft applies a whole input as one netlink batch, so the sets are
