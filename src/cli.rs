@@ -91,10 +91,10 @@ pub struct OutputArgs {
     /// nftables table, "FAMILY NAME" [default: "inet badguys"].
     #[arg(long, value_name = "FAMILY NAME")]
     pub nft_table: Option<String>,
-    /// nftables set for IPv4 [default: badguys4].
+    /// nftables interval set for IPv4 networks; hosts go to NAME_hosts [default: badguys4].
     #[arg(long, value_name = "NAME")]
     pub nft_set4: Option<String>,
-    /// nftables set for IPv6 [default: badguys6].
+    /// nftables interval set for IPv6 networks; hosts go to NAME_hosts [default: badguys6].
     #[arg(long, value_name = "NAME")]
     pub nft_set6: Option<String>,
     /// Seconds to wait for another badguys to release the lock [default: 10].

@@ -40,7 +40,10 @@ impl Netns {
         let Some(start) = text.find("elements = {") else { return Vec::new() };
         let body = &text[start + "elements = {".len()..];
         let body = &body[..body.find('}').unwrap()];
-        body.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        let mut v: Vec<String> = body.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        // A hash set lists its elements in no particular order.
+        v.sort();
+        v
     }
 }
 
@@ -71,7 +74,7 @@ fn sync_in(ns: &Netns, e: &Env, extra: &[&str]) -> Run {
 }
 
 #[test]
-fn sync_fills_both_sets_and_replaces_them() {
+fn sync_puts_hosts_and_networks_in_their_sets_and_replaces_them() {
     if !nft_available() {
         return;
     }
@@ -80,7 +83,9 @@ fn sync_fills_both_sets_and_replaces_them() {
     let ruleset = repo_file("contrib/nftables/badguys.nft");
     ns.nft(&["-f", ruleset.to_str().unwrap()]);
     let e = Env::new();
-    e.write("badguys", "203.0.113.0/24\n203.0.113.7\n");
+    // A network and a host inside it, in each family: the host needs no
+    // element of its own.
+    e.write("badguys", "203.0.113.0/24\n203.0.113.7\n2001:db8:1::/48\n2001:db8:1::7\n");
     e.write(
         "auth.log",
         sshd(1, "Invalid user a from 192.0.2.1 port 1")
@@ -88,16 +93,86 @@ fn sync_fills_both_sets_and_replaces_them() {
             + &sshd(3, "Disconnected from authenticating user root 198.51.100.3 port 1 [preauth]"),
     );
     sync_in(&ns, &e, &[]).ok().stderr_has("nftables reloaded");
-    assert_eq!(ns.set("badguys4"), ["192.0.2.1", "198.51.100.3", "203.0.113.0/24"]);
-    assert_eq!(ns.set("badguys6"), ["2001:db8::1"]);
+    assert_eq!(ns.set("badguys4_hosts"), ["192.0.2.1", "198.51.100.3"]);
+    assert_eq!(ns.set("badguys4"), ["203.0.113.0/24"]);
+    assert_eq!(ns.set("badguys6_hosts"), ["2001:db8::1"]);
+    assert_eq!(ns.set("badguys6"), ["2001:db8:1::/48"]);
     assert_eq!(
         lines(&e.read("badguys")),
-        ["192.0.2.1", "198.51.100.3", "203.0.113.0/24", "203.0.113.7", "2001:db8::1"]
+        [
+            "192.0.2.1",
+            "198.51.100.3",
+            "203.0.113.0/24",
+            "203.0.113.7",
+            "2001:db8::1",
+            "2001:db8:1::/48",
+            "2001:db8:1::7"
+        ]
     );
 
     // Allowing an address takes it out of file and set: a replace, not an add.
-    sync_in(&ns, &e, &["--allow", "192.0.2.1", "--allow", "2001:db8::/32"]).ok();
-    assert_eq!(ns.set("badguys4"), ["198.51.100.3", "203.0.113.0/24"]);
+    sync_in(&ns, &e, &["--allow", "192.0.2.1", "--allow", "2001:db8::/48"]).ok();
+    assert_eq!(ns.set("badguys4_hosts"), ["198.51.100.3"]);
+    assert_eq!(ns.set("badguys4"), ["203.0.113.0/24"]);
+    assert_eq!(ns.set("badguys6_hosts"), Vec::<String>::new());
+    assert_eq!(ns.set("badguys6"), ["2001:db8:1::/48"]);
+
+    // Allowing everything empties all four.
+    sync_in(&ns, &e, &["--allow", "0.0.0.0/0", "--allow", "::/0"]).ok();
+    for set in ["badguys4_hosts", "badguys4", "badguys6_hosts", "badguys6"] {
+        assert_eq!(ns.set(set), Vec::<String>::new(), "{set}");
+    }
+}
+
+/// The ruleset of badguys before the host sets: one interval set per
+/// family, input chain only.
+const OLD_RULESET: &str = "table inet badguys {
+    set badguys4 { type ipv4_addr; flags interval; auto-merge; }
+    set badguys6 { type ipv6_addr; flags interval; auto-merge; }
+    chain input { type filter hook input priority filter - 10; policy accept;
+        ip saddr @badguys4 counter drop; ip6 saddr @badguys6 counter drop; }
+}
+";
+
+/// An old table takes the shipped file as it is: the interval sets keep
+/// what they held (hosts too) and stay matched, `check` says the host sets
+/// are missing until then, and the next reload sorts hosts from networks.
+#[test]
+fn old_ruleset_upgrades_in_place() {
+    if !nft_available() {
+        return;
+    }
+    let ns = Netns::new("upgrade");
+    let e = Env::new();
+    let old = e.write("old.nft", OLD_RULESET);
+    ns.nft(&["-f", old.to_str().unwrap()]);
+    ns.nft(&["add", "element", "inet", "badguys", "badguys4", "{ 192.0.2.1, 203.0.113.0/24 }"]);
+    ns.nft(&["add", "element", "inet", "badguys", "badguys6", "{ 2001:db8::1 }"]);
+    e.write("auth.log", "");
+    let check = |e: &Env| {
+        let mut args = e.sync_args(&["--firewall", "nftables"]);
+        args[0] = "check".into();
+        run(ns.cmd(BIN, args))
+    };
+    let r = check(&e);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("badguys4_hosts") && r.stdout.contains("load the new badguys.nft"), "{}", r.stdout);
+
+    let ruleset = repo_file("contrib/nftables/badguys.nft");
+    ns.nft(&["-f", ruleset.to_str().unwrap()]);
+    assert_eq!(ns.set("badguys4"), ["192.0.2.1", "203.0.113.0/24"], "kept across the upgrade");
+    assert_eq!(ns.set("badguys6"), ["2001:db8::1"]);
+    let chain = ns.nft(&["list", "chain", "inet", "badguys", "input"]);
+    assert!(chain.contains("@badguys4 ") && chain.contains("@badguys4_hosts "), "{chain}");
+    let r = check(&e);
+    assert!(!r.stdout.contains("firewall"), "{}{}", r.stdout, r.stderr);
+
+    e.write("badguys", "192.0.2.1\n203.0.113.0/24\n2001:db8::1\n");
+    let out = e.out();
+    run(ns.cmd(BIN, ["reload", "--out", out.to_str().unwrap(), "--firewall", "nftables"])).ok();
+    assert_eq!(ns.set("badguys4_hosts"), ["192.0.2.1"]);
+    assert_eq!(ns.set("badguys4"), ["203.0.113.0/24"]);
+    assert_eq!(ns.set("badguys6_hosts"), ["2001:db8::1"]);
     assert_eq!(ns.set("badguys6"), Vec::<String>::new());
 }
 
@@ -140,8 +215,8 @@ fn replace_of_100k_addresses_in_one_run() {
     let t = Instant::now();
     run(ns.cmd(BIN, reload)).ok();
     let second = t.elapsed();
-    let v4 = ns.set("badguys4").len();
-    let v6 = ns.set("badguys6").len();
+    let v4 = ns.set("badguys4_hosts").len();
+    let v6 = ns.set("badguys6_hosts").len();
     assert_eq!((v4, v6), (60_000, 40_000));
     eprintln!("FIGURE nft replace of 100000 addresses: {first:.2?} into empty sets, {second:.2?} replacing a full set");
 }
@@ -172,7 +247,7 @@ fn watch_adds_each_attacker_to_the_set_quickly() {
             (_, k) if k < 100 => format!("198.51.100.{}", 2 * k + 1),
             (_, k) => format!("192.0.2.{}", 2 * (k - 100) + 1),
         };
-        let set = if ip.contains(':') { "badguys6" } else { "badguys4" };
+        let set = if ip.contains(':') { "badguys6_hosts" } else { "badguys4_hosts" };
         let t = Instant::now();
         log.write_all(sshd(i, &format!("Invalid user u{i} from {ip} port 1")).as_bytes()).unwrap();
         while run(ns.cmd("nft", ["get", "element", "inet", "badguys", set, &format!("{{ {ip} }}")])).code != 0 {
@@ -191,7 +266,7 @@ fn watch_adds_each_attacker_to_the_set_quickly() {
         pct(99),
         lat[lat.len() - 1]
     );
-    assert_eq!(ns.set("badguys4").len() + ns.set("badguys6").len(), 200);
+    assert_eq!(ns.set("badguys4_hosts").len() + ns.set("badguys6_hosts").len(), 200);
 }
 
 /// `ip -n NS args…`, which must succeed.
@@ -281,9 +356,9 @@ fn listed_host_cannot_reach_a_dnat_published_port() {
     assert!(reaches(&attacker, "198.51.100.1", 2222), "not listed yet: the published port answers");
     e.write("auth.log", sshd(1, "Invalid user a from 198.51.100.2 port 1"));
     sync_in(&router, &e, &[]).ok();
-    assert_eq!(router.set("badguys4"), ["198.51.100.2"]);
+    assert_eq!(router.set("badguys4_hosts"), ["198.51.100.2"]);
     assert!(!reaches(&attacker, "198.51.100.1", 2222), "listed: the forwarded connection must fail");
     let chain = router.nft(&["list", "chain", "inet", "badguys", "forward"]);
-    let v4 = chain.lines().find(|l| l.contains("@badguys4")).unwrap();
+    let v4 = chain.lines().find(|l| l.contains("@badguys4_hosts")).unwrap();
     assert!(!v4.contains("counter packets 0 "), "dropped by badguys' forward chain:\n{chain}");
 }

@@ -126,7 +126,7 @@ fn kex_reset_client(atk: &Netns, src: &str, dst: &str) {
 }
 
 fn in_set(net: &Net, addr: &str) -> bool {
-    let set = if addr.contains(':') { "badguys6" } else { "badguys4" };
+    let set = if addr.contains(':') { "badguys6_hosts" } else { "badguys4_hosts" };
     run(net.srv.cmd("nft", ["get", "element", "inet", "badguys", set, &format!("{{ {addr} }}")])).code == 0
 }
 

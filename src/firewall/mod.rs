@@ -75,7 +75,7 @@ impl Firewall {
                 for (flag, name) in [("--nft-table", table), ("--nft-set4", &set4), ("--nft-set6", &set6)] {
                     if !valid_name(name) {
                         return Err(Error::Config(format!(
-                            "{flag} {name:?}: not a valid nftables name (letters, digits, _)"
+                            "{flag} {name:?}: not a valid nftables name (letters, digits, _; at most 58)"
                         )));
                     }
                 }

@@ -1,12 +1,18 @@
-//! nftables: one `nft -f -` transaction that flushes and refills an IPv4 and
-//! an IPv6 interval set. nft applies a whole input as one netlink batch, so
-//! the sets are never seen half-filled. Each set gets one `add element`
-//! statement: measured on nft 1.0.6 with 100k addresses, one statement took
-//! 0.76-0.82 s and statements of 8192 took 0.95-1.09 s, with the same peak
-//! memory; the kernel needs no chunking at that size.
+//! nftables: four sets in one table, an IPv4 and an IPv6 pair. Single
+//! addresses go to plain hash sets (`badguys4_hosts`, `badguys6_hosts`),
+//! networks to interval sets with auto-merge (`badguys4`, `badguys6`, the
+//! names older rulesets had for one set holding both). An interval set with
+//! auto-merge costs nft a read of the whole set for every change: one
+//! `add element` of one address into an interval set of 1,000,000 entries
+//! took 96-189 s; into a hash set it takes 30-76 ms (figures in the
+//! README's Performance section, from `scripts/nft-bench`).
+//!
+//! A replace is one `nft -f -` transaction that flushes and refills all
+//! four: nft applies a whole input as one netlink batch, so the sets are
+//! never seen half-filled. Each set gets one `add element` statement: the
+//! kernel needs no chunking at these sizes.
 
 use std::fmt::Write;
-use std::net::IpAddr;
 
 use crate::addr::{collapse, Net};
 use crate::Error;
@@ -16,8 +22,15 @@ pub struct NftTarget {
     /// `inet` (the only family that can hold both sets in one table).
     pub family: String,
     pub table: String,
+    /// The IPv4 interval set: networks (`--nft-set4`).
     pub set4: String,
+    /// The IPv6 interval set: networks (`--nft-set6`).
     pub set6: String,
+}
+
+/// The name of the host set beside the network set `set`.
+pub fn host_set(set: &str) -> String {
+    format!("{set}_hosts")
 }
 
 impl NftTarget {
@@ -25,11 +38,10 @@ impl NftTarget {
         super::run("nft", &["-f", "-"], Some(script(self, entries).as_bytes()))
     }
 
-    /// One transaction adding `entries` to the sets.
+    /// One transaction adding `entries` to the sets, each to its own.
     pub fn add(&self, entries: &[Net]) -> Result<(), Error> {
         let mut s = String::new();
-        let (v4, v6): (Vec<&Net>, Vec<&Net>) = entries.iter().partition(|n| n.addr().is_ipv4());
-        for (set, list) in [(&self.set4, v4), (&self.set6, v6)] {
+        for (set, list) in self.split(entries) {
             if !list.is_empty() {
                 let items: Vec<String> = list.iter().map(|n| n.to_string()).collect();
                 let _ = writeln!(s, "add element {} {} {} {{ {} }}", self.family, self.table, set, items.join(", "));
@@ -38,21 +50,49 @@ impl NftTarget {
         super::run("nft", &["-f", "-"], Some(s.as_bytes()))
     }
 
+    /// Each of the four sets must exist. A table from an older ruleset has
+    /// only the interval sets: the error says to load the new one.
     pub fn check(&self) -> Result<(), Error> {
-        for set in [&self.set4, &self.set6] {
-            super::run("nft", &["list", "set", &self.family, &self.table, set], None)?;
+        for set in self.sets() {
+            super::run("nft", &["list", "set", &self.family, &self.table, &set], None).map_err(|e| match e {
+                Error::Firewall { command, status, stderr } if set.ends_with("_hosts") => Error::Firewall {
+                    command,
+                    status,
+                    stderr: format!(
+                        "{stderr} (a ruleset from before badguys kept hosts and networks apart: \
+                         load the new badguys.nft, then run badguys reload)"
+                    ),
+                },
+                e => e,
+            })?;
         }
         Ok(())
     }
+
+    /// The four set names, in the order a replace fills them.
+    pub fn sets(&self) -> [String; 4] {
+        [host_set(&self.set4), self.set4.clone(), host_set(&self.set6), self.set6.clone()]
+    }
+
+    /// `entries` by set, in the order of [`NftTarget::sets`].
+    fn split<'a>(&self, entries: &'a [Net]) -> [(String, Vec<&'a Net>); 4] {
+        let mut by = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for n in entries {
+            by[usize::from(!n.addr().is_ipv4()) * 2 + usize::from(!n.is_host())].push(n);
+        }
+        let [a, b, c, d] = by;
+        let [s0, s1, s2, s3] = self.sets();
+        [(s0, a), (s1, b), (s2, c), (s3, d)]
+    }
 }
 
-/// The transaction for `entries` (sorted). Networks that another entry
-/// contains are left out: interval sets refuse overlapping elements.
+/// The transaction for `entries` (sorted). Entries that another entry
+/// contains are left out: interval sets refuse overlapping elements, and a
+/// host inside a listed network needs no element of its own.
 pub fn script(t: &NftTarget, entries: &[Net]) -> String {
     let entries = collapse(entries);
-    let (v4, v6): (Vec<Net>, Vec<Net>) = entries.iter().partition(|n| matches!(n.addr(), IpAddr::V4(_)));
-    let mut s = String::with_capacity(64 + entries.len() * 20);
-    for (set, list) in [(&t.set4, &v4), (&t.set6, &v6)] {
+    let mut s = String::with_capacity(256 + entries.len() * 20);
+    for (set, list) in t.split(&entries) {
         let _ = writeln!(s, "flush set {} {} {}", t.family, t.table, set);
         if list.is_empty() {
             continue;
@@ -70,12 +110,13 @@ pub fn script(t: &NftTarget, entries: &[Net]) -> String {
 }
 
 /// Whether `name` is safe to put in an nft script: a letter, then letters,
-/// digits and underscores.
+/// digits and underscores; short enough that its host set's name (six
+/// more bytes) stays within nft's 64.
 pub fn valid_name(name: &str) -> bool {
     let mut b = name.bytes();
     b.next().is_some_and(|c| c.is_ascii_alphabetic())
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-        && name.len() <= 64
+        && name.len() <= 58
 }
 
 #[cfg(test)]
@@ -90,15 +131,24 @@ mod tests {
             set4: "badguys4".into(),
             set6: "badguys6".into(),
         };
-        let mut e: Vec<Net> =
-            ["192.0.2.0/24", "192.0.2.7", "198.51.100.1", "2001:db8::1"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut e: Vec<Net> = ["192.0.2.0/24", "192.0.2.7", "198.51.100.1", "2001:db8::1", "2001:db8:1::/48"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         e.sort();
         assert_eq!(
             script(&t, &e),
-            "flush set inet badguys badguys4\nadd element inet badguys badguys4 { 192.0.2.0/24, 198.51.100.1 }\n\
-             flush set inet badguys badguys6\nadd element inet badguys badguys6 { 2001:db8::1 }\n"
+            "flush set inet badguys badguys4_hosts\nadd element inet badguys badguys4_hosts { 198.51.100.1 }\n\
+             flush set inet badguys badguys4\nadd element inet badguys badguys4 { 192.0.2.0/24 }\n\
+             flush set inet badguys badguys6_hosts\nadd element inet badguys badguys6_hosts { 2001:db8::1 }\n\
+             flush set inet badguys badguys6\nadd element inet badguys badguys6 { 2001:db8:1::/48 }\n"
         );
-        assert_eq!(script(&t, &[]), "flush set inet badguys badguys4\nflush set inet badguys badguys6\n");
+        assert_eq!(
+            script(&t, &[]),
+            "flush set inet badguys badguys4_hosts\nflush set inet badguys badguys4\n\
+             flush set inet badguys badguys6_hosts\nflush set inet badguys badguys6\n"
+        );
         assert!(valid_name("badguys4") && !valid_name("x; flush ruleset") && !valid_name("") && !valid_name("4x"));
+        assert!(valid_name(&"a".repeat(58)) && !valid_name(&"a".repeat(59)));
     }
 }
