@@ -274,6 +274,26 @@ mod tests {
         assert_eq!(lead_id(b"no colon"), None);
     }
 
+    /// Every rule's documented example is a line of that rule.
+    #[test]
+    fn every_example_is_its_rule() {
+        for rule in Rule::ALL {
+            if rule == Rule::KexReset {
+                continue; // two lines; the corpus pairs them
+            }
+            let ex = rule.info().example.as_bytes();
+            let (m, preauth) = match ex.strip_suffix(b" [preauth]") {
+                Some(m) => (m, true),
+                None => (ex, false),
+            };
+            match super::super::sshd::classify(m, preauth) {
+                Message::Attack { rule: r, .. } | Message::Attacks { rule: r, .. } => assert_eq!(r, rule),
+                other => panic!("{rule}: {other:?}"),
+            }
+            assert!(rule.info().threshold > 0 && !rule.info().risk.is_empty());
+        }
+    }
+
     #[test]
     fn remote_id_shapes() {
         assert_eq!(remote_id(b"192.0.2.1 port 2"), Some((Peer::Anonymous, None, &b"192.0.2.1"[..])));

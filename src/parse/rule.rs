@@ -162,7 +162,7 @@ static INFO: [RuleInfo; Rule::ALL.len()] = [
         "a connection dropped during the banner exchange (kex error, then reset)",
         "error: kex_exchange_identification: read: Connection reset by peer, then \
          Connection reset by 203.0.113.5 port 52144 (same sshd process)",
-        "a flaky network or a port scanner-like health check from a real user's host",
+        "a flaky network, or a health check from a real user's host",
         3,
     ),
     info(
