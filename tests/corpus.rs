@@ -168,3 +168,22 @@ fn genlog_logins_are_never_listed() {
         assert!(!logins.contains(*ip), "{ip} logged in but is listed");
     }
 }
+
+/// The README's rules table says what the rule metadata says.
+#[test]
+fn readme_rules_table_matches_the_metadata() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    for r in badguys::parse::Rule::ALL {
+        let i = r.info();
+        let row = format!(
+            "| `{}` | {} | {} | `{}` | {} | {} |",
+            r.name(),
+            if r.default_on() { "on" } else { "opt-in" },
+            i.summary,
+            i.example,
+            i.risk,
+            i.threshold
+        );
+        assert!(readme.contains(&row), "README lacks the row\n{row}");
+    }
+}

@@ -161,8 +161,11 @@ pub enum Peer {
     LoggedIn,
 }
 
+/// A connection id: who, the user name, and the address text.
+pub type ConnId<'a> = (Peer, Option<&'a [u8]>, &'a [u8]);
+
 /// A connection id that ends the text: `[WHO ]ADDR port N`.
-pub fn remote_id(id: &[u8]) -> Option<(Peer, Option<&[u8]>, &[u8])> {
+pub fn remote_id(id: &[u8]) -> Option<ConnId<'_>> {
     let (head, port) = rsplit(id, b" port ")?;
     if !is_port(port) {
         return None;
@@ -199,7 +202,7 @@ pub fn lead_id(rest: &[u8]) -> Option<&[u8]> {
 
 /// A pre-authentication message about a connection id, as `rule`. The
 /// root-disconnect shape stays its own rule (one line, one rule).
-pub fn preauth_id<'a>(rule: Rule, id: Option<(Peer, Option<&'a [u8]>, &'a [u8])>, preauth: bool) -> Message<'a> {
+pub fn preauth_id<'a>(rule: Rule, id: Option<ConnId<'a>>, preauth: bool) -> Message<'a> {
     match id {
         None => Message::Other,
         Some((Peer::LoggedIn, _, _)) => Message::Other,
@@ -265,7 +268,10 @@ mod tests {
 
     #[test]
     fn lead_id_finds_the_end_of_port() {
-        assert_eq!(lead_id(b"invalid user a b 192.0.2.1 port 22: x: y"), Some(&b"invalid user a b 192.0.2.1 port 22"[..]));
+        assert_eq!(
+            lead_id(b"invalid user a b 192.0.2.1 port 22: x: y"),
+            Some(&b"invalid user a b 192.0.2.1 port 22"[..])
+        );
         assert_eq!(lead_id(b"2001:db8:: port 22: x"), Some(&b"2001:db8:: port 22"[..]));
         assert_eq!(lead_id(b"user x port 2001:db8::1 port 5: y"), Some(&b"user x port 2001:db8::1 port 5"[..]));
         // A user name "198.51.100.9 port" before an IPv6 address.
@@ -297,7 +303,10 @@ mod tests {
     #[test]
     fn remote_id_shapes() {
         assert_eq!(remote_id(b"192.0.2.1 port 2"), Some((Peer::Anonymous, None, &b"192.0.2.1"[..])));
-        assert_eq!(remote_id(b"invalid user  192.0.2.1 port 2"), Some((Peer::Invalid, Some(&b""[..]), &b"192.0.2.1"[..])));
+        assert_eq!(
+            remote_id(b"invalid user  192.0.2.1 port 2"),
+            Some((Peer::Invalid, Some(&b""[..]), &b"192.0.2.1"[..]))
+        );
         assert_eq!(remote_id(b"user a b 192.0.2.1 port 2").map(|r| r.0), Some(Peer::LoggedIn));
         assert_eq!(remote_id(b"somebody 192.0.2.1 port 2"), None);
         assert_eq!(remote_id(b"192.0.2.1 port 99999"), None);

@@ -122,8 +122,9 @@ pub fn classify(m: &[u8], preauth: bool) -> Message<'_> {
             .or_else(|| strip(m, b"Received disconnect from ").map(|r| families::received_disconnect(r, preauth))),
         b'T' => strip(m, b"Timeout before authentication for ")
             .map(|rest| families::addr_maybe_port(Rule::PreauthTimeout, rest)),
-        b's' => strip(m, b"ssh_dispatch_run_fatal: Connection from ")
-            .map(|rest| families::dispatch_fatal(rest, preauth)),
+        b's' => {
+            strip(m, b"ssh_dispatch_run_fatal: Connection from ").map(|rest| families::dispatch_fatal(rest, preauth))
+        }
         b'r' => strip(m, b"refused connect from ").map(families::refused_connect),
         _ => None,
     };
