@@ -116,7 +116,12 @@ pub fn classify(m: &[u8], preauth: bool) -> Message<'_> {
             .or_else(|| strip(m, b"User ").map(families::not_allowed)),
         b'd' => strip(m, b"drop connection #").map(drop_connection),
         b'P' => strip(m, b"PAM: ").map(families::pam_error).or_else(|| strip(m, b"PAM ").map(families::pam_more)),
-        b'p' => strip(m, b"pam_unix(sshd:auth): authentication failure; ").map(|f| families::pam_unix(f, 1)),
+        // pam_unix logs its count at cleanup, as "PAM N more …" when no
+        // module is current (pam_end), else with its own prefix.
+        b'p' => strip(m, b"pam_unix(sshd:auth): ").map(|r| match strip(r, b"authentication failure; ") {
+            Some(f) => families::pam_unix(f, 1),
+            None => families::pam_more(r),
+        }),
         b'R' => strip(m, b"ROOT LOGIN REFUSED FROM ")
             .map(|rest| families::addr_maybe_port(Rule::RootRefused, rest))
             .or_else(|| strip(m, b"Received disconnect from ").map(|r| families::received_disconnect(r, preauth))),
