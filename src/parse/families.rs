@@ -171,7 +171,9 @@ pub fn remote_id(id: &[u8]) -> Option<ConnId<'_>> {
         return None;
     }
     let Some(sp) = memchr::memrchr(b' ', head) else { return Some((Peer::Anonymous, None, head)) };
-    let (who, addr) = (&head[..=sp], &head[sp + 1..]);
+    // `who` without the space before ADDR: `invalid user NAME`, where an
+    // empty NAME leaves `invalid user ` (sshd writes two spaces).
+    let (who, addr) = (&head[..sp], &head[sp + 1..]);
     let (peer, user) = if let Some(u) = who.strip_prefix(b"invalid user ") {
         (Peer::Invalid, u)
     } else if let Some(u) = who.strip_prefix(b"authenticating user ") {
@@ -181,7 +183,7 @@ pub fn remote_id(id: &[u8]) -> Option<ConnId<'_>> {
     } else {
         return None;
     };
-    Some((peer, Some(&user[..user.len() - 1]), addr))
+    Some((peer, Some(user), addr))
 }
 
 /// The connection id at the start of `ID: TEXT` (TEXT may be the client's):
@@ -309,6 +311,10 @@ mod tests {
         );
         assert_eq!(remote_id(b"user a b 192.0.2.1 port 2").map(|r| r.0), Some(Peer::LoggedIn));
         assert_eq!(remote_id(b"somebody 192.0.2.1 port 2"), None);
+        // No name field at all is not sshd's shape (found by the fuzzer:
+        // it used to underflow).
+        assert_eq!(remote_id(b"invalid user 192.0.2.1 port 2"), None);
+        assert_eq!(remote_id(b"user 192.0.2.1 port 2"), None);
         assert_eq!(remote_id(b"192.0.2.1 port 99999"), None);
     }
 }
