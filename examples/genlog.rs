@@ -61,6 +61,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: genlog [--size N[K|M|G]] [--seed N] [--style classic|rfc3339|mixed|bare]
               [--attackers N] [--start YYYY-MM-DD[THH:MM:SS]] [--out FILE]
+              [--families]
 
   --size       bytes to write, K/M/G = 2^10/2^20/2^30 (default 10M); the file
                ends with the first line that reaches it
@@ -73,6 +74,10 @@ usage: genlog [--size N[K|M|G]] [--seed N] [--style classic|rfc3339|mixed|bare]
   --attackers  distinct attacking addresses (default 50000)
   --start      UTC time of the first line (default 2024-09-30T22:00:00)
   --out        output file (default stdout)
+  --families   also the opt-in rule families' attacks (keyboard-interactive,
+               PAM, not allowed, root refused, timeouts, protocol errors,
+               tcp_wrappers, past MaxStartups) and users' refused keys
+               before their login; without it the bytes stay as before
 ";
 
 fn main() -> ExitCode {
@@ -126,6 +131,7 @@ struct Opts {
     /// Unix seconds of the first line.
     start: i64,
     out: Option<String>,
+    families: bool,
 }
 
 impl Opts {
@@ -138,6 +144,7 @@ impl Opts {
             attackers: 50_000,
             start: days_from_civil(2024, 9, 30) * 86_400 + 22 * 3600,
             out: None,
+            families: false,
         };
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
@@ -153,6 +160,7 @@ impl Opts {
                 "--seed" => o.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
                 "--attackers" => o.attackers = value()?.parse().map_err(|_| "--attackers: not a number")?,
                 "--out" => o.out = Some(value()?),
+                "--families" => o.families = true,
                 "--start" => o.start = parse_start(&value()?)?,
                 "--style" => {
                     o.style = match value()?.as_str() {
@@ -383,6 +391,13 @@ enum Kind {
     Banner,
     Negotiate,
     Penalty,
+    // Attacks of the opt-in families (`--families`).
+    Kbdint,
+    Refused,
+    Timeout,
+    Fatal,
+    Wrapped,
+    MaxStartups,
 }
 
 #[derive(Clone, Copy)]
@@ -405,6 +420,24 @@ const ATTACKS: &[(Kind, u32)] = &[
     (Kind::Banner, 2),
     (Kind::Negotiate, 2),
     (Kind::Penalty, 1),
+];
+/// With `--families`: every attack, the opt-in families' too.
+const ATTACKS_ALL: &[(Kind, u32)] = &[
+    (Kind::InvalidClosed, 6),
+    (Kind::InvalidPassword, 5),
+    (Kind::RootPassword, 5),
+    (Kind::MaxAuth, 1),
+    (Kind::KexReset, 4),
+    (Kind::KexClosed, 3),
+    (Kind::Banner, 2),
+    (Kind::Negotiate, 2),
+    (Kind::Penalty, 1),
+    (Kind::Kbdint, 3),
+    (Kind::Refused, 2),
+    (Kind::Timeout, 1),
+    (Kind::Fatal, 1),
+    (Kind::Wrapped, 1),
+    (Kind::MaxStartups, 1),
 ];
 
 /// Connections open at once; their lines interleave.
@@ -466,6 +499,8 @@ struct Gen {
     locals: Vec<Local>,
     /// `NAMES`, split.
     names: Vec<&'static str>,
+    /// `--families`.
+    families: bool,
 }
 
 struct Local {
@@ -533,6 +568,7 @@ impl Gen {
             attacker_salt: mix(o.seed ^ 0x05EE_D0FA_77AC),
             locals,
             names: NAMES.split_whitespace().collect(),
+            families: o.families,
             rng,
         }
     }
@@ -661,18 +697,23 @@ impl Gen {
             Class::Attack => {
                 let (who, first_visit) = self.pick_attacker();
                 // Most attackers stick to one method; some of their visits are something else.
+                let table = if self.families { ATTACKS_ALL } else { ATTACKS };
                 let mut kind = if self.rng.chance(0.7) {
-                    Rng(mix(self.attacker_salt ^ who as u64)).weighted(ATTACKS)
+                    Rng(mix(self.attacker_salt ^ who as u64)).weighted(table)
                 } else {
-                    self.rng.weighted(ATTACKS)
+                    self.rng.weighted(table)
                 };
-                if kind == Kind::Penalty && first_visit {
+                if matches!(kind, Kind::Penalty | Kind::MaxStartups) && first_visit {
                     // sshd only penalises a source it has seen misbehave.
                     kind = Kind::InvalidClosed;
                 }
                 // Borrow the address out of the table while the session is built.
                 let addr = std::mem::take(&mut self.attackers[who]);
-                let s = if kind == Kind::Penalty { self.penalty(&addr) } else { self.attack(kind, &addr) };
+                let s = match kind {
+                    Kind::Penalty => self.penalty(&addr),
+                    Kind::MaxStartups => self.past_max_startups(&addr),
+                    _ => self.attack(kind, &addr),
+                };
                 self.attackers[who] = addr;
                 self.open.push(s);
             }
@@ -826,6 +867,10 @@ impl Gen {
             push_line!(t, "Connection from {addr} port {port} on {local} port 22 rdomain \"\"");
         }
         if self.rng.chance(0.8) {
+            if self.families && self.rng.chance(0.3) {
+                // The agent offers another key first (logged at VERBOSE).
+                push_line!(t, "Failed publickey for {user} from {addr} port {port} ssh2: RSA SHA256:{}", &key[..20]);
+            }
             push_line!(t, "Accepted publickey for {user} from {addr} port {port} ssh2: ED25519 SHA256:{key}");
         } else {
             if self.rng.chance(0.1) {
@@ -955,6 +1000,29 @@ impl Gen {
                 let offer = self.rng.pick(KEX_OFFERS);
                 push_line!(t, "Unable to negotiate with {a} port {p}: {offer} [preauth]");
             }
+            Kind::Kbdint => {
+                let n = self.attacker_name();
+                push_line!(t, "Invalid user {n} from {a} port {p}");
+                if syslog {
+                    push_line!(t, "error: PAM: Authentication failure for illegal user {n} from {a}");
+                }
+                push_line!(t, "Failed keyboard-interactive/pam for invalid user {n} from {a} port {p} ssh2");
+                push_line!(t, "Connection closed by invalid user {n} {a} port {p} [preauth]");
+            }
+            Kind::Refused if self.rng.chance(0.5) => {
+                push_line!(t, "ROOT LOGIN REFUSED FROM {a} port {p} [preauth]");
+                push_line!(t, "Connection reset by authenticating user root {a} port {p} [preauth]");
+            }
+            Kind::Refused => {
+                push_line!(t, "User daemon from {a} not allowed because not listed in AllowUsers");
+                push_line!(t, "Disconnected from invalid user daemon {a} port {p} [preauth]");
+            }
+            Kind::Timeout => push_line!(t, "fatal: Timeout before authentication for {a} port {p}"),
+            Kind::Fatal => push_line!(
+                t,
+                "ssh_dispatch_run_fatal: Connection from {a} port {p}: message authentication code incorrect [preauth]"
+            ),
+            Kind::Wrapped => push_line!(t, "refused connect from {a} ({a})"),
             _ => unreachable!("not a connection attack"),
         }
         s
@@ -988,6 +1056,34 @@ impl Gen {
         push_line!(s.text, "drop connection #{n} from [{a}]:{p} on [{local}]:22 penalty: {why}");
         s
     }
+}
+
+impl Gen {
+    /// The OpenSSH 9.8+ listener shedding load while scanners fill MaxStartups.
+    fn past_max_startups(&mut self, a: &str) -> Session {
+        let p = self.port();
+        let local = if a.contains(':') { LOCAL_V6 } else { LOCAL_V4 };
+        let n = self.rng.between(10, 30);
+        let mut s = self.session("sshd", self.listener_pid);
+        push_line!(s.text, "drop connection #{n} from [{a}]:{p} on [{local}]:22 past MaxStartups");
+        s
+    }
+}
+
+/// For a test that includes this file as a module: writes the log that
+/// `args` ask for (`--out` is required) and returns the addresses of the
+/// accounts that log in for real.
+#[allow(dead_code)]
+pub fn generate(args: &[&str]) -> Vec<String> {
+    let o = match Opts::parse(args.iter().map(|s| s.to_string())) {
+        Ok(Some(o)) => o,
+        other => panic!("genlog options {args:?}: {:?}", other.err()),
+    };
+    let path = o.out.clone().expect("generate needs --out");
+    let g = Gen::new(&o, Box::new(File::create(path).expect("create the log")));
+    let legit = g.locals.iter().map(|l| l.addr.clone()).collect();
+    g.run().expect("write the log");
+    legit
 }
 
 /// `Oct  1 14:42:51` and `2024-10-01T14:42:51` for a Unix time in seconds.

@@ -2,9 +2,14 @@
 //! fresh scanner with all rules on, and its events must be exactly the
 //! expected ones, in order. The file's format is described at its top.
 
-use badguys::parse::{RuleSet, Scanner};
+use badguys::parse::{RuleSet, Scanner, What};
 
-use crate::harness::repo_file;
+use crate::harness::{lines, repo_file, Env};
+
+// The log generator, for the end-to-end check below.
+#[allow(dead_code)]
+#[path = "../examples/genlog.rs"]
+mod genlog;
 
 struct Case {
     line: usize,
@@ -131,5 +136,54 @@ fn corpus_split_across_buffers() {
                 .collect();
             assert_eq!(got, whole_short, "case at line {} split at byte {cut}", c.line);
         }
+    }
+}
+
+/// On genlog's output with the opt-in families' attacks and every rule on,
+/// no address that logged in is listed, though the users' own lines hit
+/// rules (refused keys, a mistyped password, probes closed before auth).
+#[test]
+fn genlog_logins_are_never_listed() {
+    let e = Env::new();
+    let log = e.log();
+    let args = ["--size", "2M", "--seed", "7", "--attackers", "300", "--families", "--out", log.to_str().unwrap()];
+    let legit = genlog::generate(&args);
+    let text = std::fs::read(&log).unwrap();
+    let mut logins = std::collections::BTreeSet::new();
+    let mut hits_of_users = 0;
+    let mut sc = Scanner::new(RuleSet::all());
+    sc.scan(&text, &mut |ev| match ev.what {
+        What::Login => {
+            logins.insert(ev.ip.to_string());
+        }
+        What::Attack(_) if legit.contains(&ev.ip.to_string()) => hits_of_users += 1,
+        What::Attack(_) => {}
+    });
+    assert!(!logins.is_empty() && hits_of_users > 0, "the users must log in and hit rules");
+    e.sync(&["--rules", "all"]).ok();
+    let out = e.read("badguys");
+    let listed = lines(&out);
+    assert!(listed.len() > 100, "only {} listed", listed.len());
+    for ip in &listed {
+        assert!(!logins.contains(*ip), "{ip} logged in but is listed");
+    }
+}
+
+/// The README's rules table says what the rule metadata says.
+#[test]
+fn readme_rules_table_matches_the_metadata() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    for r in badguys::parse::Rule::ALL {
+        let i = r.info();
+        let row = format!(
+            "| `{}` | {} | {} | `{}` | {} | {} |",
+            r.name(),
+            if r.default_on() { "on" } else { "opt-in" },
+            i.summary,
+            i.example,
+            i.risk,
+            i.threshold
+        );
+        assert!(readme.contains(&row), "README lacks the row\n{row}");
     }
 }

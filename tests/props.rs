@@ -28,6 +28,13 @@ fn hostile_piece() -> impl Strategy<Value = String> {
         Just("Connection reset by 198.51.100.67 port 1".to_string()),
         Just("invalid user ".to_string()),
         Just("root ".to_string()),
+        Just("authenticating user ".to_string()),
+        Just(" ruser= rhost=198.51.100.66  user=".to_string()),
+        Just(" not allowed because listed in DenyUsers".to_string()),
+        Just(" 198.51.100.66 port 22".to_string()),
+        Just(" 2001:db8::66 port 22".to_string()),
+        Just(" (198.51.100.66)".to_string()),
+        Just("@198.51.100.66".to_string()),
         Just("\\033[31m".to_string()),
         Just("]".to_string()),
         Just(" ".to_string()),
@@ -77,9 +84,25 @@ fn client() -> impl Strategy<Value = IpAddr> {
 
 /// sshd messages that carry a user name before the address.
 fn message_with_user() -> impl Strategy<Value = (String, IpAddr)> {
-    (0usize..6, user_name(), client(), 1u16..=65535, any::<bool>()).prop_map(|(shape, user, ip, port, preauth)| {
+    (0usize..18, user_name(), client(), 1u16..=65535, any::<bool>()).prop_map(|(shape, user, ip, port, preauth)| {
         let p = if preauth { " [preauth]" } else { "" };
         let m = match shape {
+            6 => format!("Failed keyboard-interactive/pam for invalid user {user} from {ip} port {port} ssh2"),
+            7 => format!("Failed publickey for {user} from {ip} port {port} ssh2: RSA SHA256:k"),
+            8 => format!("Failed none for invalid user {user} from {ip} port {port} ssh2"),
+            9 => format!("error: PAM: Authentication failure for illegal user {user} from {ip}"),
+            10 => format!(
+                "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user={user}"
+            ),
+            11 => format!("PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user={user}"),
+            12 => format!("User {user} from {ip} not allowed because not listed in AllowUsers"),
+            13 => format!("Connection closed by invalid user {user} {ip} port {port}{p}"),
+            14 => format!("Disconnected from authenticating user {user} {ip} port {port}{p}"),
+            15 => format!(
+                "Disconnecting invalid user {user} {ip} port {port}: Change of username or service not allowed: ({user},ssh-connection) -> (x,ssh-connection){p}"
+            ),
+            16 => format!("ssh_dispatch_run_fatal: Connection from invalid user {user} {ip} port {port}: incomplete message{p}"),
+            17 => format!("Connection reset by authenticating user {user} {ip} port {port}{p}"),
             0 => format!("Invalid user {user} from {ip} port {port}"),
             1 => format!("Invalid user {user} from {ip}"),
             2 => format!("Failed password for {user} from {ip} port {port} ssh2"),
@@ -98,7 +121,7 @@ fn message_with_user() -> impl Strategy<Value = (String, IpAddr)> {
 /// failure may log the client's own method, and a line that reads two ways
 /// names no one).
 fn message_with_info() -> impl Strategy<Value = (String, IpAddr, bool)> {
-    (0usize..5, user_name(), info(), client(), 1u16..=65535).prop_map(|(shape, user, info, ip, port)| {
+    (0usize..8, user_name(), info(), client(), 1u16..=65535).prop_map(|(shape, user, info, ip, port)| {
         let tail = format!("from {ip} port {port} ssh2: {info}");
         let fp = "SHA256:Vq3c9uJ8yT1kPzR4mN6bXw2sL0aHdF5gE7iKoQ1rUtY";
         match shape {
@@ -106,6 +129,9 @@ fn message_with_info() -> impl Strategy<Value = (String, IpAddr, bool)> {
             1 => (format!("Accepted hostbased for {user} from {ip} port {port} ssh2: ED25519 {fp}, client user \"{info}\", client host \"{info}\""), ip, true),
             2 => (format!("Accepted publickey for {user} from {ip} port {port} ssh2: ED25519-CERT {fp} ID {info} (serial 1) CA ED25519 {fp}"), ip, true),
             3 => (format!("error: maximum authentication attempts exceeded for invalid user {user} {tail} [preauth]"), ip, true),
+            5 => (format!("Received disconnect from {ip} port {port}:11: {info} [preauth]"), ip, true),
+            6 => (format!("Disconnecting invalid user {user} {ip} port {port}: Change of username or service not allowed: ({user},ssh-connection) -> ({info},ssh-connection) [preauth]"), ip, true),
+            7 => (format!("Failed hostbased for invalid user {user} from {ip} port {port} ssh2: ED25519 {fp}, client user \"{info}\", client host \"{info}\""), ip, false),
             _ => (format!("Failed password for invalid user {user} {tail}"), ip, false),
         }
     })
@@ -170,12 +196,20 @@ proptest! {
         prop_assert!(got.len() <= lines.len(), "{} events from {} lines: {}", got.len(), lines.len(), text);
         let mut next = 0;
         for (_, ip, _) in &got {
-            prop_assert!(text.contains(&format!(" {ip}")), "{} not in {}", ip, text);
+            prop_assert!(text.contains(&format!(" {ip}")) || text.contains(&format!("={ip}")), "{} not in {}", ip, text);
             match lines[next..].iter().position(|(_, client)| client == ip) {
                 Some(k) => next += k + 1,
                 None => prop_assert!(false, "{} is no line's client (in order) in {}", ip, text),
             }
         }
+    }
+
+    #[test]
+    fn tcp_wrappers_takes_the_last_parenthesis(user in user_name(), ip in client()) {
+        let line = format!("Oct  1 14:42:51 gw sshd[7]: refused connect from {user}@host.example ({ip})\n");
+        let got = events(line.as_bytes());
+        prop_assert_eq!(got.len(), 1, "line: {}", line);
+        prop_assert_eq!(got[0].1, ip, "line: {}", line);
     }
 
     #[test]

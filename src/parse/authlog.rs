@@ -76,7 +76,8 @@ fn reading(head: &[u8]) -> Found<'_> {
         return Found::NoMatch;
     }
     let Some((name, addr)) = super::sshd::rsplit(head, b" from ") else { return Found::NoMatch };
-    let user = name.strip_prefix(b"invalid user ").unwrap_or(name);
+    // OpenSSH before 3.9 wrote `illegal user `; auth-pam.c still does.
+    let user = name.strip_prefix(b"invalid user ").or_else(|| name.strip_prefix(b"illegal user ")).unwrap_or(name);
     match parse_ip(addr) {
         Some(ip) => Found::Addr { user, ip },
         None => Found::BadAddress,

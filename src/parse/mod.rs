@@ -9,6 +9,7 @@
 //! copied and never allocates.
 
 mod authlog;
+mod families;
 mod header;
 mod rule;
 mod sshd;
@@ -244,17 +245,27 @@ impl Scanner {
     }
 
     fn message(&mut self, ctx: Ctx<'_>, msg: &[u8], count: u32, emit: &mut dyn FnMut(&Event<'_>)) {
-        let msg = msg.strip_suffix(b" [preauth]").unwrap_or(msg);
+        let (msg, preauth) = match msg.strip_suffix(b" [preauth]") {
+            Some(m) => (m, true),
+            None => (msg, false),
+        };
         if count == 1 {
             if let Some((n, inner)) = rsyslog_repeat(msg) {
                 return self.message(ctx, inner, n, emit);
             }
         }
         let pending = self.take_kex(&ctx);
-        let (what, ip, user) = match classify(msg) {
+        let mut count = count;
+        let (what, ip, user) = match classify(msg, preauth) {
             Message::Attack { rule, ip, user } => (What::Attack(rule), ip, user),
+            Message::Attacks { rule, ip, n } => {
+                count = count.saturating_mul(n);
+                (What::Attack(rule), ip, None)
+            }
             Message::Accepted { ip, user } => (What::Login, ip, Some(user)),
-            Message::Reset { ip } if pending => (What::Attack(Rule::KexReset), ip, None),
+            Message::Reset { ip, .. } if pending => (What::Attack(Rule::KexReset), ip, None),
+            // A reset during authentication, with no kex error before it.
+            Message::Reset { ip, preauth: true } => (What::Attack(Rule::PreauthDisconnect), ip, None),
             Message::KexError => {
                 self.put_kex(&ctx);
                 return;
