@@ -384,7 +384,7 @@ mod tests {
             since: Some("s".into()),
             expires: Some("e".into()),
             reason: Some("r"),
-            user: None,
+            ..Extra::default()
         };
         assert_eq!(
             json_line("198.51.100.0/24", None, "listed", "h", extra),
