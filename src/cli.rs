@@ -162,6 +162,8 @@ pub struct SyncArgs {
     pub scan: ScanArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -184,10 +186,22 @@ pub struct WatchArgs {
     /// How often the firewall is fully reconciled with state and file [default: 10m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub reconcile: Option<i64>,
+    /// A geolocation database for the hooks' JSON and the report (.mmdb, repeatable)
+    /// [default: every .mmdb in /var/db/dbip, /var/lib/GeoIP, /usr/share/GeoIP].
+    #[arg(long = "geo", value_name = "FILE")]
+    pub geo: Vec<PathBuf>,
+    /// Rewrite this HTML report (atomically) every --report-every, for a web server to serve.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// How often --report is rewritten; the page reloads itself as often [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub report_every: Option<i64>,
     #[command(flatten)]
     pub scan: ScanArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +220,8 @@ pub struct BanArgs {
     pub force: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +231,8 @@ pub struct UnbanArgs {
     pub target: String,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -255,9 +273,8 @@ pub struct ViewArgs {
     /// /var/db/dbip, /var/lib/GeoIP, /usr/share/GeoIP].
     #[arg(long = "geo", value_name = "FILE")]
     pub geo: Vec<PathBuf>,
-    /// The history database; `none` for none [default: history.sqlite beside the state file].
-    #[arg(long, value_name = "PATH")]
-    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Count only what happened in this last stretch (e.g. 24h, 30d) [default: everything].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<i64>,
@@ -297,15 +314,15 @@ pub struct ReportArgs {
     pub output: OutputArgs,
 }
 
-/// The history database's flags, for the commands that write it (sync and
-/// watch flatten this once the engine writes history).
+/// The history database's flags: sync, watch, ban and unban write it;
+/// stats and report read it.
 #[derive(Debug, Args, Default, Clone)]
 pub struct HistoryArgs {
     /// The history database; `none` switches it off [default: history.sqlite beside the state file].
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
     /// Days of history kept [default: 400].
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
     pub history_days: Option<u32>,
 }
 
@@ -357,6 +374,14 @@ pub fn parse_seconds(v: &str) -> Result<u64, String> {
 }
 
 /// An address or network (`192.0.2.7`, `198.51.100.0/24`, `2001:db8::/32`).
+/// A number of days, 1 to 36,500 (`--history-days`).
+pub fn parse_days(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=36_500).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?}: expected a number of days from 1 to 36500")),
+    }
+}
+
 pub fn parse_net(v: &str) -> Result<Net, String> {
     v.parse::<Net>().map_err(|e| format!("{v:?}: {e}"))
 }

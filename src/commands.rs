@@ -131,7 +131,20 @@ pub fn ban(cfg: &Config, a: &BanArgs) -> Result<(), Error> {
 
 pub fn unban(cfg: &Config, a: &UnbanArgs) -> Result<(), Error> {
     let net = target(&a.target)?;
-    if change(cfg, |engine, _| Ok(crate::rules::unban(&mut engine.state, &net)))? {
+    let unban = |engine: &mut Engine<'_>, now| {
+        let listed: Vec<_> = engine
+            .state
+            .records
+            .iter()
+            .filter(|(ip, r)| net.contains_ip(**ip) && r.listed.is_some())
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in listed {
+            engine.note_change(ip, crate::store::batch::Change::Unbanned, now);
+        }
+        Ok(crate::rules::unban(&mut engine.state, &net))
+    };
+    if change(cfg, unban)? {
         info!("unbanned {net}: it comes back only if it attacks again");
     } else {
         info!("{net} was not banned");
@@ -266,8 +279,7 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
 fn view_data(cfg: &Config, v: &ViewArgs) -> Result<crate::report::Data, Error> {
     let now = Clock::system().now();
     let o = crate::report::Options { now, since: v.since.map(|s| now - s), top: v.top.unwrap_or(10), max_dots: 400 };
-    let history = store::history::path_for(&cfg.output.state, v.history.as_deref());
-    let d = crate::report::data::gather(&cfg.output.state, history.as_deref(), &v.geo, &o)?;
+    let d = crate::report::data::gather(&cfg.output.state, cfg.history.as_deref(), &cfg.geo, &o)?;
     if let Some(n) = &d.geo_note {
         info!("{n}");
     }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::addr::Net;
 use crate::allow::{AllowSource, Allowlist};
 use crate::cli::{
-    parse_command, parse_duration, parse_env_name, parse_net, parse_rules, parse_seconds, parse_threshold, parse_yes,
-    OutputArgs, ScanArgs, WatchArgs,
+    parse_command, parse_days, parse_duration, parse_env_name, parse_net, parse_rules, parse_seconds, parse_threshold,
+    parse_yes, HistoryArgs, OutputArgs, ScanArgs, WatchArgs,
 };
 use crate::firewall::{Firewall, Names};
 use crate::parse::RuleSet;
@@ -84,6 +84,25 @@ pub struct Config {
     /// The journal was chosen because the default log does not exist: read
     /// only if journalctl runs (else the default log, which may be back).
     pub journal_auto: bool,
+    /// The history database (`history = none`: none); beside the state
+    /// file by default.
+    pub history: Option<PathBuf>,
+    /// Days of history kept.
+    pub history_days: u32,
+    /// Geolocation databases named (`geo`, repeatable); empty: the default
+    /// search of [`crate::geo`].
+    pub geo: Vec<PathBuf>,
+    /// The HTML report watch rewrites, and how often.
+    pub report: Option<(PathBuf, Duration)>,
+}
+
+/// The flags of the history and the views, for [`Config::load`]: sync,
+/// watch, ban and unban write the history; stats and report read it and
+/// geolocate (watch too, for its hooks and its report).
+#[derive(Clone, Copy, Default)]
+pub struct SeeFlags<'a> {
+    pub history: Option<&'a HistoryArgs>,
+    pub geo: &'a [PathBuf],
 }
 
 impl Config {
@@ -137,6 +156,11 @@ struct Raw {
     hook_env: Vec<String>,
     syslog: bool,
     reconcile: Option<i64>,
+    history: Option<PathBuf>,
+    history_days: Option<u32>,
+    geo: Vec<PathBuf>,
+    report: Option<PathBuf>,
+    report_every: Option<i64>,
 }
 
 impl Raw {
@@ -171,6 +195,11 @@ impl Raw {
             "hook-env" => self.hook_env.push(parse_env_name(v)?),
             "syslog" => self.syslog = parse_yes(v)?,
             "reconcile" => self.reconcile = Some(parse_duration(v)?),
+            "history" => self.history = Some(path()),
+            "history-days" => self.history_days = Some(parse_days(v)?),
+            "geo" => self.geo.push(path()),
+            "report" => self.report = Some(path()),
+            "report-every" => self.report_every = Some(parse_duration(v)?),
             _ => return Err(format!("unknown setting {key:?}")),
         }
         Ok(())
@@ -197,7 +226,7 @@ impl Raw {
     /// The flags over the file's values: typed by clap's value parsers
     /// already, so only merged here. A repeatable flag replaces all of the
     /// file's values.
-    fn apply_flags(&mut self, scan: Option<&ScanArgs>, out: &OutputArgs, watch: Option<&WatchArgs>) {
+    fn apply_flags(&mut self, scan: Option<&ScanArgs>, out: &OutputArgs, watch: Option<&WatchArgs>, see: SeeFlags<'_>) {
         fn over<T: Clone>(flag: &Option<T>, file: &mut Option<T>) {
             if flag.is_some() {
                 file.clone_from(flag);
@@ -232,6 +261,16 @@ impl Raw {
             self.syslog |= w.syslog;
             over(&w.hook_timeout, &mut self.hook_timeout);
             over(&w.reconcile, &mut self.reconcile);
+            over(&w.report, &mut self.report);
+            over(&w.report_every, &mut self.report_every);
+        }
+        if let Some(h) = see.history {
+            over(&h.history, &mut self.history);
+            over(&h.history_days, &mut self.history_days);
+        }
+        let geo = watch.map_or(see.geo, |w| &w.geo[..]);
+        if !geo.is_empty() {
+            self.geo = geo.to_vec();
         }
         // A source given as a flag (log files or the journal) replaces the
         // file's other one.
@@ -270,6 +309,7 @@ impl Config {
         scan: Option<&ScanArgs>,
         out: &OutputArgs,
         watch: Option<&WatchArgs>,
+        see: SeeFlags<'_>,
     ) -> Result<Config, Error> {
         let mut raw = Raw::default();
         let file = match config {
@@ -279,7 +319,7 @@ impl Config {
         if let Some(f) = &file {
             raw.read_file(f)?;
         }
-        raw.apply_flags(scan, out, watch);
+        raw.apply_flags(scan, out, watch, see);
 
         let default_log = raw.logs.is_empty();
         let logs = if default_log { vec![crate::source::default_log()] } else { raw.logs.clone() };
@@ -304,6 +344,8 @@ impl Config {
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
         };
+        let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
+        let history = crate::store::history::path_for(&state, raw.history.as_deref());
         Ok(Config {
             logs,
             default_log,
@@ -312,7 +354,7 @@ impl Config {
             policy,
             output: Output {
                 out: raw.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
-                state: raw.state.clone().unwrap_or_else(crate::store::statefile::default_path),
+                state,
                 firewall: Firewall::from_names(&raw.fw, raw.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT)))?,
                 lock_timeout: Duration::from_secs(raw.lock_timeout.unwrap_or(10)),
                 allow,
@@ -329,6 +371,10 @@ impl Config {
             allow_file,
             journal,
             journal_auto: auto,
+            history,
+            history_days: raw.history_days.unwrap_or(crate::store::history::DEFAULT_DAYS),
+            geo: raw.geo.clone(),
+            report: raw.report.clone().map(|p| (p, Duration::from_secs(raw.report_every.unwrap_or(300) as u64))),
         })
     }
 }
@@ -368,19 +414,23 @@ mod tests {
             ),
         )
         .unwrap();
-        let c = Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None).unwrap();
+        let c =
+            Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None, SeeFlags::default())
+                .unwrap();
         assert_eq!((c.policy.threshold, c.policy.window), (3, Some(600)));
         assert_eq!(c.logs, [PathBuf::from("/a"), PathBuf::from("/b")]);
         assert!(c.output.allow.find("192.0.2.9".parse().unwrap()).is_some());
         let scan = ScanArgs { logs: vec!["/c".into()], threshold: Some(5), ..ScanArgs::default() };
-        let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None).unwrap();
+        let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None, SeeFlags::default()).unwrap();
         assert_eq!((c.policy.threshold, c.logs.clone()), (5, vec![PathBuf::from("/c")]));
 
         std::fs::write(&conf, "threshold = 3\nbogus = 1\n").unwrap();
-        let e = Config::load(Some(&conf), None, &OutputArgs::default(), None).unwrap_err().to_string();
+        let e =
+            Config::load(Some(&conf), None, &OutputArgs::default(), None, SeeFlags::default()).unwrap_err().to_string();
         assert!(e.ends_with("badguys.conf:2: unknown setting \"bogus\""), "{e}");
         std::fs::write(&conf, "window = soon\n").unwrap();
-        let e = Config::load(Some(&conf), None, &OutputArgs::default(), None).unwrap_err().to_string();
+        let e =
+            Config::load(Some(&conf), None, &OutputArgs::default(), None, SeeFlags::default()).unwrap_err().to_string();
         assert!(e.contains("badguys.conf:1: window:"), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 
 use badguys::cli::{Cli, Command};
 use badguys::commands;
-use badguys::config::Config;
+use badguys::config::{Config, SeeFlags};
 use badguys::{Error, ExitCode};
 
 fn main() -> Status {
@@ -28,12 +28,20 @@ fn main() -> Status {
         badguys::logging::init(cli.verbose, cli.quiet, syslog);
         Ok(cfg?)
     };
-    let load = |scan, out, watch| Config::load(conf, scan, out, watch);
+    let load = |scan, out, watch| Config::load(conf, scan, out, watch, SeeFlags::default());
+    let see = |history, geo| SeeFlags { history: Some(history), geo };
+    let load_see = |scan, out, watch, see| Config::load(conf, scan, out, watch, see);
     let result: Result<()> = match &cli.command {
-        Command::Sync(a) => start(load(Some(&a.scan), &a.output, None)).and_then(|c| Ok(commands::sync(&c, a)?)),
-        Command::Watch(a) => start(load(Some(&a.scan), &a.output, Some(a))).and_then(|c| Ok(commands::watch(&c)?)),
-        Command::Ban(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::ban(&c, a)?)),
-        Command::Unban(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::unban(&c, a)?)),
+        Command::Sync(a) => start(load_see(Some(&a.scan), &a.output, None, see(&a.history, &[])))
+            .and_then(|c| Ok(commands::sync(&c, a)?)),
+        Command::Watch(a) => start(load_see(Some(&a.scan), &a.output, Some(a), see(&a.history, &[])))
+            .and_then(|c| Ok(commands::watch(&c)?)),
+        Command::Ban(a) => {
+            start(load_see(None, &a.output, None, see(&a.history, &[]))).and_then(|c| Ok(commands::ban(&c, a)?))
+        }
+        Command::Unban(a) => {
+            start(load_see(None, &a.output, None, see(&a.history, &[]))).and_then(|c| Ok(commands::unban(&c, a)?))
+        }
         Command::List(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::list(&c, a)?)),
         Command::Explain(a) => start(load(Some(&a.scan), &a.output, None)).and_then(|c| Ok(commands::explain(&c, a)?)),
         Command::Check(a) => {
@@ -45,8 +53,10 @@ fn main() -> Status {
             badguys::logging::init(cli.verbose, cli.quiet, false);
             commands::rules().map_err(Into::into)
         }
-        Command::Stats(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::stats(&c, a)?)),
-        Command::Report(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::report(&c, a)?)),
+        Command::Stats(a) => start(load_see(None, &a.output, None, see(&a.view.history, &a.view.geo)))
+            .and_then(|c| Ok(commands::stats(&c, a)?)),
+        Command::Report(a) => start(load_see(None, &a.output, None, see(&a.view.history, &a.view.geo)))
+            .and_then(|c| Ok(commands::report(&c, a)?)),
     };
     let Err(e) = result else { return ExitCode::Ok.into() };
     let lib = e.downcast_ref::<Error>();

@@ -44,6 +44,16 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
     // Temp files are created beside the list and the state, then renamed.
     unveil(&dir(&cfg.output.out), "rwc")?;
     unveil(&dir(&cfg.output.state), "rwc")?;
+    // The history (SQLite's -wal and -shm files beside it) and the report.
+    if let Some(h) = &cfg.history {
+        unveil(&dir(h), "rwc")?;
+    }
+    if let Some((r, _)) = &cfg.report {
+        unveil(&dir(r), "rwc")?;
+    }
+    for g in &cfg.geo {
+        unveil(g, "r")?;
+    }
     unveil(&cfg.allow_file.0, "r")?;
     unveil(Path::new("/sbin/pfctl"), "x")?;
     unveil(Path::new("/dev/null"), "rw")?;

@@ -38,6 +38,23 @@ pub struct Extra<'a> {
     /// `login` events: the account logged into.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy_opt")]
     pub user: Option<&'a [u8]>,
+    /// Where the address is, when a geolocation database is configured
+    /// (hooks): ISO country code, city, AS number, organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+impl Extra<'_> {
+    /// With what the databases know about the address.
+    pub fn at(self, p: crate::geo::Place) -> Self {
+        Extra { country: p.country, city: p.city, asn: p.asn, org: p.org, ..self }
+    }
 }
 
 #[derive(Serialize)]
@@ -215,7 +232,7 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
                 since: Some(iso(m.since)),
                 expires: Some(until),
                 reason: Some(&m.reason),
-                user: None,
+                ..Extra::default()
             };
             writeln!(o, "{}", json_line(&net.to_string(), None, "listed", &host, extra))?;
         } else {
@@ -367,7 +384,7 @@ mod tests {
             since: Some("s".into()),
             expires: Some("e".into()),
             reason: Some("r"),
-            user: None,
+            ..Extra::default()
         };
         assert_eq!(
             json_line("198.51.100.0/24", None, "listed", "h", extra),

@@ -62,6 +62,10 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         }
     }
     let mut engine = Engine::open(cfg)?;
+    // Opened before the sandbox closes the file system: the hooks' JSON
+    // and the report say where the addresses are.
+    let geo = crate::geo::Geo::open(&cfg.geo)?;
+    let mut report = cfg.report.as_ref().map(|(path, every)| Report { path: path.clone(), every: *every, last: None });
     let host = hostname();
     let hook = |name, argv| Hook::new(name, argv, cfg.hooks.timeout, 2).pass_env(&cfg.hooks.env);
     let on_ban = cfg.hooks.on_ban.clone().map(|argv| hook("on-ban", argv));
@@ -119,7 +123,8 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     let mut stop = false;
     loop {
         // One step: under the lock, read, decide, publish.
-        match step(&mut engine, &mut file, full, &mut stats, &host, on_ban.as_ref(), on_login.as_ref()) {
+        let hooks = Hooks { host: &host, on_ban: on_ban.as_ref(), on_login: on_login.as_ref(), geo: &geo };
+        match step(&mut engine, &mut file, full, &mut stats, &hooks) {
             Ok(()) => {
                 if full {
                     last_full = Instant::now();
@@ -167,6 +172,9 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
             }
             last_save = Instant::now();
         }
+        if let Some(r) = report.as_mut().filter(|r| r.due() == Duration::ZERO) {
+            r.write(cfg, &engine.state, &geo);
+        }
         if stop {
             break;
         }
@@ -176,8 +184,13 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
         let until_full = cfg.reconcile.saturating_sub(last_full.elapsed());
         let until_save = if engine.dirty { SAVE_EVERY.saturating_sub(last_save.elapsed()) } else { until_full };
         let until_flush = file.due(&engine).unwrap_or(until_full);
-        let wait =
-            until_full.min(until_save).min(until_flush).min(retry.unwrap_or(until_full)).max(Duration::from_millis(50));
+        let until_report = report.as_ref().map_or(until_full, Report::due);
+        let wait = until_full
+            .min(until_save)
+            .min(until_flush)
+            .min(until_report)
+            .min(retry.unwrap_or(until_full))
+            .max(Duration::from_millis(50));
         let mut got = match rx.recv_timeout(wait) {
             Ok(m) => vec![m],
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -227,6 +240,50 @@ pub fn watch(cfg: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// The HTML report watch rewrites on its own timer (`--report FILE
+/// --report-every D`), never on every batch: the page reloads itself as
+/// often.
+struct Report {
+    path: PathBuf,
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl Report {
+    fn due(&self) -> Duration {
+        self.last.map_or(Duration::ZERO, |t| self.every.saturating_sub(t.elapsed()))
+    }
+
+    /// Writes it from the state as it is in memory and the history as
+    /// saved (at most [`SAVE_EVERY`] behind); a failure is warned about
+    /// and tried again at the next interval.
+    fn write(&mut self, cfg: &Config, state: &crate::state::State, geo: &crate::geo::Geo) {
+        self.last = Some(Instant::now());
+        let now = Clock::system().now();
+        let o = crate::report::Options { now, since: None, top: 10, max_dots: 400 };
+        let res = (|| {
+            let h = match cfg.history.as_deref() {
+                Some(p) => store::history::History::open_existing(p)?,
+                None => None,
+            };
+            let d = crate::report::Data::build(state, h.as_ref(), geo, &o)?;
+            crate::report::write(&self.path, &d, Some(self.every))
+        })();
+        match res {
+            Ok(()) => debug!("wrote {}", self.path.display()),
+            Err(e) => warn!("report: {e}"),
+        }
+    }
+}
+
+/// What a step needs to fire the hooks.
+struct Hooks<'a> {
+    host: &'a str,
+    on_ban: Option<&'a Hook>,
+    on_login: Option<&'a Hook>,
+    geo: &'a crate::geo::Geo,
+}
+
 /// When watch last wrote the blocklist file: under a flood it is
 /// rewritten at most every [`FILE_EVERY`]; the firewall gets every batch at
 /// once.
@@ -262,10 +319,10 @@ fn step(
     file: &mut FileTimer,
     full: bool,
     stats: &mut ScanStats,
-    host: &str,
-    on_ban: Option<&Hook>,
-    on_login: Option<&Hook>,
+    hooks: &Hooks<'_>,
 ) -> Result<(), Error> {
+    let (host, on_ban, on_login) = (hooks.host, hooks.on_ban, hooks.on_login);
+    let place = |ip: &std::net::IpAddr| hooks.geo.lookup(*ip);
     let cfg = engine.cfg;
     let lock = store::lock(&cfg.output.out, cfg.output.lock_timeout)?;
     if full {
@@ -309,7 +366,10 @@ fn step(
     if let Some(h) = on_ban.filter(|_| !banned.is_empty()) {
         let lines: String = banned
             .iter()
-            .map(|ip| json_line(&ip.to_string(), engine.state.records.get(ip), "ban", host, Extra::default()) + "\n")
+            .map(|ip| {
+                let extra = Extra::default().at(place(ip));
+                json_line(&ip.to_string(), engine.state.records.get(ip), "ban", host, extra) + "\n"
+            })
             .collect();
         fire(h, "ban", lines, banned.iter().map(|ip| ip.to_string()).collect(), host);
     }
@@ -318,7 +378,7 @@ fn step(
             .alarms
             .iter()
             .map(|(ip, user)| {
-                let extra = Extra { user: Some(user), ..Extra::default() };
+                let extra = Extra { user: Some(user), ..Extra::default() }.at(place(ip));
                 json_line(&ip.to_string(), engine.state.records.get(ip), "login", host, extra) + "\n"
             })
             .collect();

@@ -9,6 +9,7 @@ mod firewall_nft;
 mod firewall_pf;
 mod fleet;
 mod geo;
+mod history;
 mod include;
 mod inputs;
 mod journal;

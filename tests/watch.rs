@@ -259,3 +259,36 @@ fn a_truncated_gzip_under_a_cursor_does_not_stop_watch() {
     // Nothing of the damaged file was read again.
     assert_eq!(e.read("state").matches("hits=invalid-user:25\t").count(), 200, "{}", e.read("state"));
 }
+
+#[test]
+fn hooks_carry_geo_and_the_report_is_rewritten_on_its_timer() {
+    let e = Env::new();
+    e.write("auth.log", "");
+    let dbs = crate::geo::write_maxmind(e.dir.path(), crate::geo::BUILT);
+    let ok = hook(&e, "on-ban", "0", 0);
+    let report = e.path("report.html");
+    let (g0, g1) = (dbs[0].to_str().unwrap(), dbs[1].to_str().unwrap());
+    let r = report.to_str().unwrap();
+    let mut d = watch(&e, &["--on-ban", &ok, "--geo", g0, "--geo", g1, "--report", r, "--report-every", "1s"]);
+    wait_for(10, "the first sync", || e.path("badguys").exists());
+    wait_for(10, "the first report", || report.exists());
+    e.append("auth.log", &sshd(1, "Invalid user admin from 81.2.69.142 port 1"));
+    wait_for(10, "the hook to run", || e.read("on-ban.out").contains("\"last\""));
+    let out = e.read("on-ban.out");
+    assert!(out.contains("\"country\":\"GB\",\"city\":\"London\",\"asn\":20712,\"org\":\"Andrews & Arnold\""), "{out}");
+    // The report follows on its own timer, and reloads itself as often.
+    wait_for(10, "the report to show the ban", || e.read("report.html").contains("81.2.69.142"));
+    assert!(e.read("report.html").contains("<meta http-equiv=\"refresh\" content=\"1\">"));
+    assert_eq!(d.stop(), 0);
+    // The Telegram hook shows where the address is.
+    let json: String = out.lines().filter(|l| l.starts_with('{')).collect::<Vec<_>>().join("\n");
+    let tg = std::process::Command::new("sh")
+        .arg(crate::harness::repo_file("contrib/hooks/telegram"))
+        .arg("--print")
+        .env("BADGUYS_HOST", "gw")
+        .stdin(std::fs::File::open(e.write("events.json", json + "\n")).unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&tg.stdout);
+    assert!(text.contains("81.2.69.142 [GB London, AS20712 Andrews & Arnold]"), "{text}");
+}

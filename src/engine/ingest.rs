@@ -14,6 +14,7 @@ use crate::rules;
 use crate::source::journal::Journal;
 use crate::source::{self};
 use crate::state::{Record, State};
+use crate::store::batch::{Change, DayBatch, HistEvent};
 use crate::Error;
 
 use super::Engine;
@@ -58,8 +59,14 @@ impl Engine<'_> {
             for (li, log) in cfg.logs.iter().enumerate() {
                 let scanner = &mut self.scanners[li];
                 let before = scanner.stats().clone();
-                let mut sink =
-                    Sink { state: &mut self.state, cfg, clock: &mut *clock, hot: &mut hot, alarms: &mut batch.alarms };
+                let mut sink = Sink {
+                    state: &mut self.state,
+                    cfg,
+                    clock: &mut *clock,
+                    hot: &mut hot,
+                    alarms: &mut batch.alarms,
+                    hist: self.history.is_some().then_some(&mut self.day_batch),
+                };
                 if source::is_stdin(log) {
                     let cell = std::cell::RefCell::new(&mut *scanner);
                     self.reader
@@ -158,7 +165,14 @@ impl Engine<'_> {
         }
         let scanner = &mut self.scanners[0];
         let before = scanner.stats().clone();
-        let mut sink = Sink { state: &mut self.state, cfg, clock, hot, alarms: &mut batch.alarms };
+        let mut sink = Sink {
+            state: &mut self.state,
+            cfg,
+            clock,
+            hot,
+            alarms: &mut batch.alarms,
+            hist: self.history.is_some().then_some(&mut self.day_batch),
+        };
         batch.files = 1;
         let cursor = match &self.feed {
             Some(feed) => {
@@ -209,17 +223,30 @@ struct Sink<'a> {
     clock: &'a mut Clock,
     hot: &'a mut Vec<IpAddr>,
     alarms: &'a mut Vec<(IpAddr, Vec<u8>)>,
+    /// The history's batch, when there is a history.
+    hist: Option<&'a mut DayBatch>,
 }
 
 impl Sink<'_> {
     fn event(&mut self, ev: &crate::parse::Event<'_>) {
         let t = self.clock.resolve(ev.stamp);
+        let new = self.hist.is_some() && !self.state.records.contains_key(&ev.ip);
         if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
             self.hot.push(ev.ip);
         }
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
-        if ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned) {
+        let ever_listed = ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned);
+        if ever_listed {
             self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
+        }
+        if let Some(h) = self.hist.as_deref_mut() {
+            let host = ev.host;
+            let e =
+                HistEvent { what: ev.what, addr: ev.ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
+            h.add_event(&e);
+            if new && self.state.records.contains_key(&ev.ip) {
+                h.add_change(ev.ip, Change::FirstSeen, t);
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::rules::{self, Outcome};
 use crate::source::journal::{Feed, Follower, Journal};
 use crate::source::{self, FileId, Reader};
 use crate::state::{Manual, Meta, State};
+use crate::store::batch::{Change, DayBatch};
+use crate::store::history::{Applied, History};
 use crate::store::{self, statefile, Current};
 use crate::Error;
 
@@ -120,6 +122,11 @@ pub struct Engine<'c> {
     /// journalctl answered its `--version` probe (asked only when the
     /// journal was chosen for want of the default log).
     journal_probed: bool,
+    /// The history database (none in a dry run, nor with `--history none`).
+    history: Option<History>,
+    /// What the history gets at the next [`Engine::save`]: every event
+    /// counted and every change of standing since the last one.
+    pub(crate) day_batch: DayBatch,
 }
 
 impl<'c> Engine<'c> {
@@ -161,8 +168,17 @@ impl<'c> Engine<'c> {
             list_seen: FileId::stamp_of(&cfg.output.out),
             loud: false,
             journal_probed: false,
+            history: None,
+            day_batch: DayBatch::new(),
         };
         e.load_state()?;
+        // Opened now: a history that cannot be opened stops the run before
+        // anything is read or written.
+        if let Some(path) = cfg.history.as_deref().filter(|_| open == Open::Write) {
+            let mut h = open_history(path, &cfg.output.state)?;
+            h.keep_days = cfg.history_days;
+            e.history = Some(h);
+        }
         Ok(e)
     }
 
@@ -235,7 +251,22 @@ impl<'c> Engine<'c> {
             self.dirty = true;
         }
         self.unpublished.extend_from_slice(&out.listed);
+        if self.history.is_some() {
+            for ip in &out.listed {
+                self.day_batch.add_change(*ip, Change::Listed, now);
+            }
+            for ip in &out.expired {
+                self.day_batch.add_change(*ip, Change::Expired, now);
+            }
+        }
         out
+    }
+
+    /// Notes a change of standing for the history (`unban`).
+    pub fn note_change(&mut self, ip: IpAddr, change: Change, now: i64) {
+        if self.history.is_some() {
+            self.day_batch.add_change(ip, change, now);
+        }
     }
 
     /// The list file, its junk lines warned about (`what` says what
@@ -439,29 +470,92 @@ impl<'c> Engine<'c> {
         if !self.dirty && meta == self.state.meta {
             return Ok(());
         }
-        meta.generation += 1;
-        self.record_history(meta.generation)?;
-        self.state.meta = meta;
+        meta.generation = self.record_history(meta.generation + 1)?;
+        delay_save();
+        let before = std::mem::replace(&mut self.state.meta, meta);
         let path = &self.cfg.output.state;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
-                let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let written = (|| {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.exists() {
+                    fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
+                    let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+                }
             }
+            store::write_atomic(path, &statefile::render(&self.state), 0o600)
+        })();
+        if let Err(e) = written {
+            // The history holds this generation, the state file the one
+            // before: the next save applies this generation again, with
+            // the batch kept (and grown), which replaces what was written.
+            self.state.meta.generation = before.generation;
+            return Err(e);
         }
-        store::write_atomic(path, &statefile::render(&self.state), 0o600)?;
+        self.day_batch = DayBatch::new();
         self.state_seen = FileId::of(path);
         self.dirty = false;
         Ok(())
     }
 
-    /// HISTORY GOES HERE: write what this engine gathered since the last
-    /// save (a `store::batch::DayBatch`) with
-    /// `store::history::History::apply(&batch, generation)`, before the
-    /// state carrying `generation` is renamed into place. A no-op until
-    /// the history is configured.
-    fn record_history(&mut self, _generation: u64) -> Result<(), Error> {
-        Ok(())
+    /// Writes what this engine gathered since the last save to the
+    /// history as `generation` (one transaction), before the state file
+    /// carrying it is renamed into place; returns the generation the state
+    /// is to carry. A history ahead of the state by more than the one
+    /// generation a crash leaves (a state rebuilt, deleted or restored
+    /// from a backup) is caught up with: the state jumps past it, and the
+    /// logs read again are counted again (said in a warning).
+    fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
+        let Some(h) = self.history.as_mut() else { return Ok(generation) };
+        let held = h.generation()?;
+        let generation = if held > generation {
+            warn!(
+                "history {} is ahead of the state (generation {held}, state {}): the state was rebuilt or restored; \
+                 what is read again from the logs is counted again in the history",
+                h.path().display(),
+                generation - 1
+            );
+            held + 1
+        } else {
+            generation
+        };
+        match h.apply(&self.day_batch, generation)? {
+            Applied::Replaced => {
+                debug!("history: generation {generation} replaced (the last run stopped before saving its state)")
+            }
+            // (Stale cannot happen: the generation is at least the one held.)
+            Applied::Added | Applied::Stale => {}
+        }
+        Ok(generation)
+    }
+}
+
+/// Opens the history for writing, with the care the state file gets: its
+/// directory (created when it is the state's own, as the first save
+/// would) must be safe to write in, and the file itself not a symlink.
+fn open_history(path: &Path, state: &Path) -> Result<History, Error> {
+    let dir = |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let d = dir(path);
+    if !d.exists() && d == dir(state) {
+        fs::create_dir_all(&d).map_err(|err| Error::Output { path: d.clone(), err })?;
+        let _ = fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    }
+    store::check_dir(path)?;
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Unsafe {
+            path: path.to_path_buf(),
+            why: "is a symlink: refusing to write through it".into(),
+        });
+    }
+    History::open(path)
+}
+
+/// Debug builds only: `BADGUYS_DELAY_SAVE=MS` waits between the history's
+/// commit and the state file's rename, so that the kill -9 trials of the
+/// tests land in that window often.
+fn delay_save() {
+    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *MS.get_or_init(|| crate::debug_env("BADGUYS_DELAY_SAVE").and_then(|v| v.parse().ok()).unwrap_or(0));
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 

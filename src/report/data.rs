@@ -293,6 +293,15 @@ pub fn gather(
     geo: &[std::path::PathBuf],
     o: &Options,
 ) -> Result<Data, Error> {
+    gather_with(state, history, &Geo::open(geo)?, o)
+}
+
+fn gather_with(
+    state: &std::path::Path,
+    history: Option<&std::path::Path>,
+    geo: &Geo,
+    o: &Options,
+) -> Result<Data, Error> {
     let st = match crate::store::statefile::read(state)? {
         Some(Ok(st)) => st,
         Some(Err(why)) => return Err(Error::Config(format!("state {}: {why}", state.display()))),
@@ -302,8 +311,7 @@ pub fn gather(
         Some(p) => History::open_existing(p)?,
         None => None,
     };
-    let geo = Geo::open(geo)?;
-    let mut d = Data::build(&st, h.as_ref(), &geo, o)?;
+    let mut d = Data::build(&st, h.as_ref(), geo, o)?;
     d.state_written = std::fs::metadata(state)
         .and_then(|m| m.modified())
         .ok()
