@@ -313,10 +313,19 @@ pub fn check(o: &mut impl Write, problems: &[String]) -> io::Result<()> {
 }
 
 /// `rules`: name, default or opt-in, and what each matches.
+/// `badguys rules`: every rule with what the README's rules table says of
+/// it (both come from [`Rule::info`]).
 pub fn rules(o: &mut impl Write) -> io::Result<()> {
     for r in Rule::ALL {
-        let on = if r.default_on() { "default" } else { "opt-in " };
-        writeln!(o, "{:<16} {on}  {}", r.name(), r.describe())?;
+        let i = r.info();
+        let on = if r.default_on() { "default" } else { "opt-in" };
+        writeln!(o, "{}  ({on}, recommended threshold {})", r.name(), i.threshold)?;
+        writeln!(o, "    {}", i.summary)?;
+        writeln!(o, "    example: {}", i.example)?;
+        writeln!(o, "    could count a real user: {}", i.risk)?;
+        if !i.peer_ban {
+            writeln!(o, "    never enough alone to list an address: combine it with another rule")?;
+        }
     }
     Ok(())
 }
@@ -324,6 +333,19 @@ pub fn rules(o: &mut impl Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_prints_every_rule_with_its_example_risk_and_threshold() {
+        let mut out = Vec::new();
+        rules(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for r in Rule::ALL {
+            let i = r.info();
+            assert!(text.contains(&format!("{}  (", r.name())), "{}", r.name());
+            assert!(text.contains(i.example) && text.contains(i.risk), "{}", r.name());
+            assert!(text.contains(&format!("recommended threshold {})", i.threshold)), "{}", r.name());
+        }
+    }
 
     /// A string from the log as every JSON line writes it.
     fn s(b: &[u8]) -> String {
