@@ -84,6 +84,19 @@ pub struct Config {
     /// The journal was chosen because the default log does not exist: read
     /// only if journalctl runs (else the default log, which may be back).
     pub journal_auto: bool,
+    /// `--include` lists and how they are checked.
+    pub include: Includes,
+    /// Warn about a host silent for longer than this (`--host-silence`).
+    pub host_silence: Option<i64>,
+}
+
+/// The `--include` settings.
+#[derive(Clone, Debug, Default)]
+pub struct Includes {
+    pub files: Vec<PathBuf>,
+    pub keys: Vec<crate::include::PublicKey>,
+    pub unsigned: bool,
+    pub max_age: Option<i64>,
 }
 
 impl Config {
@@ -304,7 +317,20 @@ impl Config {
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
         };
+        let mut include = Includes::default();
+        if let Some(i) = scan.map(|s| &s.include) {
+            include.files.clone_from(&i.files);
+            for k in &i.keys {
+                include
+                    .keys
+                    .push(crate::include::load_key(k).map_err(|e| Error::Config(format!("--include-key {e}")))?);
+            }
+            include.unsigned = i.include_unsigned;
+            include.max_age = i.include_max_age;
+        }
         Ok(Config {
+            include,
+            host_silence: scan.and_then(|s| s.include.host_silence),
             logs,
             default_log,
             rotated: !raw.no_rotated,

@@ -34,6 +34,7 @@ fn main() -> Status {
         Command::Watch(a) => start(load(Some(&a.scan), &a.output, Some(a))).and_then(|c| Ok(commands::watch(&c)?)),
         Command::Ban(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::ban(&c, a)?)),
         Command::Unban(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::unban(&c, a)?)),
+        Command::Export(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::export(&c, a)?)),
         Command::List(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::list(&c, a)?)),
         Command::Explain(a) => start(load(Some(&a.scan), &a.output, None)).and_then(|c| Ok(commands::explain(&c, a)?)),
         Command::Check(a) => {

@@ -57,6 +57,8 @@ impl Engine<'_> {
         let result = (|| {
             for (li, log) in cfg.logs.iter().enumerate() {
                 let scanner = &mut self.scanners[li];
+                // One set of recent lines for every log, kept in the state.
+                std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
                 let before = scanner.stats().clone();
                 let mut sink =
                     Sink { state: &mut self.state, cfg, clock: &mut *clock, hot: &mut hot, alarms: &mut batch.alarms };
@@ -109,6 +111,7 @@ impl Engine<'_> {
                     }
                 }
                 add_stats(stats, &before, scanner.stats());
+                std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
             }
             Ok(())
         })();
@@ -157,6 +160,7 @@ impl Engine<'_> {
             self.scanners.push(Scanner::new(cfg.rules));
         }
         let scanner = &mut self.scanners[0];
+        std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
         let before = scanner.stats().clone();
         let mut sink = Sink { state: &mut self.state, cfg, clock, hot, alarms: &mut batch.alarms };
         batch.files = 1;
@@ -198,6 +202,7 @@ impl Engine<'_> {
             batch.progressed = true;
         }
         add_stats(stats, &before, self.scanners[0].stats());
+        std::mem::swap(&mut self.scanners[0].dedup, &mut self.state.dedup);
         Ok(())
     }
 }
@@ -217,6 +222,15 @@ impl Sink<'_> {
         if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
             self.hot.push(ev.ip);
         }
+        // Which host reported it, and when that host was last heard of.
+        if let Some(id) = self.state.host_id(ev.host) {
+            let h = &mut self.state.hosts[id as usize];
+            h.seen = h.seen.max(t);
+            h.events += u64::from(ev.count);
+            if let Some(r) = self.state.records.get_mut(&ev.ip) {
+                r.add_host(id);
+            }
+        }
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
         if ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned) {
             self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
@@ -234,6 +248,7 @@ fn add_stats(total: &mut ScanStats, before: &ScanStats, now: &ScanStats) {
     total.bare_events += now.bare_events - before.bare_events;
     total.unrecognised_header += now.unrecognised_header - before.unrecognised_header;
     total.double_host += now.double_host - before.double_host;
+    total.duplicates += now.duplicates - before.duplicates;
     for r in Rule::ALL {
         total.hits[r as usize] += now.hits[r as usize] - before.hits[r as usize];
     }

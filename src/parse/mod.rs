@@ -9,6 +9,7 @@
 //! copied and never allocates.
 
 mod authlog;
+mod dedup;
 mod header;
 mod rule;
 mod sshd;
@@ -19,6 +20,7 @@ use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
+pub use dedup::{Dedup, DEDUP_MAX};
 pub use header::{split, split_shape, Line, Shape, Stamp};
 pub use rule::{Rule, RuleSet, UnknownRule};
 pub use sshd::{classify, Message};
@@ -84,6 +86,9 @@ pub struct ScanStats {
     /// (`STAMP COLLECTOR SENDER sshd[1]: `): read with the sender's name;
     /// the sender adds its name with `-h` towards an OpenBSD collector.
     pub double_host: u64,
+    /// sshd lines identical to one read lately (a RELP resend, a journal
+    /// upload resumed): dropped, counted once.
+    pub duplicates: u64,
 }
 
 impl ScanStats {
@@ -109,6 +114,8 @@ struct Last {
     ip: IpAddr,
     user: Option<Vec<u8>>,
     pid: Option<u32>,
+    /// The host name's hash: a repeat counts only for the same host.
+    host: u64,
     /// Offset of the newline that ends the line it came from.
     end: u64,
 }
@@ -135,6 +142,9 @@ pub struct Scanner {
     last: Option<Last>,
     offset: u64,
     stats: ScanStats,
+    /// The lines read lately, to drop duplicates (the engine keeps it in
+    /// the state between runs).
+    pub dedup: Dedup,
 }
 
 impl Scanner {
@@ -157,6 +167,7 @@ impl Scanner {
             last: None,
             offset: 0,
             stats: ScanStats::default(),
+            dedup: Dedup::default(),
         }
     }
 
@@ -173,6 +184,7 @@ impl Scanner {
         self.last = None;
         self.offset = 0;
         self.stats = ScanStats::default();
+        self.dedup = Dedup::default();
     }
 
     /// Counts a line that the reader dropped for its length. Its bytes
@@ -223,6 +235,12 @@ impl Scanner {
         match parts {
             Line::Tagged { stamp, host, program, pid, message } => {
                 if matches!(program, b"sshd" | b"sshd-session" | b"sshd-auth") {
+                    if let Stamp::Syslog(t) | Stamp::Rfc3339(t) = stamp {
+                        if self.dedup.seen(Dedup::key(t, host, program, pid, message)) {
+                            self.stats.duplicates += 1;
+                            return;
+                        }
+                    }
                     let ctx = Ctx { host, pid, stamp, bare: false, start, end };
                     self.message(ctx, message, 1, emit);
                 }
@@ -286,11 +304,14 @@ impl Scanner {
             }
             (_, u) => u.map(<[u8]>::to_vec),
         };
-        self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, end });
+        let host = crate::fnv1a(ev.host);
+        self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, host, end });
     }
 
-    /// `last message repeated N times` repeats the line just before it.
-    /// False when `text` is no such line.
+    /// `last message repeated N times` repeats the line just before it,
+    /// when that line is of the same host (in a collector's fleet file the
+    /// line before may be another host's). False when `text` is no such
+    /// line.
     fn syslogd_repeat(
         &mut self,
         text: &[u8],
@@ -304,7 +325,7 @@ impl Scanner {
         let text = text.strip_suffix(b" ---").unwrap_or(text);
         let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return false };
         let Some(last) = self.last.take() else { return true };
-        if last.end + 1 != start {
+        if last.end + 1 != start || last.host != crate::fnv1a(host) {
             return true;
         }
         match last.what {

@@ -8,14 +8,20 @@
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
 //! published  198.51.100.7
+//! host    web1  seen=1727793800
+//! include /etc/badguys.fleet  serial=1727793700  time=1727793700  loaded=1727793760  key=9f86d081884c7d65  nets=192.0.2.9,2001:db8::/48
+//! dedup   9f86d081884c7d65,…
 //! end     3  fnv=1f3a64c0e2b9d857
 //! ```
 //!
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
 //! unknown kinds and keys are ignored, so fields can be added (`gen=` and
 //! `published=` of the meta line read as 0 and "not recorded" when
-//! missing). `published` lines, the set last published, are not counted in
-//! the end marker, so a version that skips them still reads the file. Bytes outside
+//! missing). `published` lines, the set last published, `host` lines (the
+//! host table: an `addr` line's `hosts=0,3` are indexes into it, in file
+//! order), `include` lines (the last good copy of each included list) and
+//! the `dedup` line (hashes of the sshd lines read lately) are not counted
+//! in the end marker, so a version that skips them still reads the file. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
 //! names are attacker-controlled). The `end N fnv=H` trailer is the last
 //! line: N records tell a complete file from a truncated one, and H, the
@@ -33,7 +39,9 @@ use std::path::{Path, PathBuf};
 use crate::addr::{parse_ip, Net};
 use crate::parse::Rule;
 use crate::source::{Cursor, FileId};
-use crate::state::{Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT, USER_MAX};
+use crate::state::{
+    Host, Included, Manual, Meta, Record, State, HOSTS_KEPT, HOSTS_MAX, RECENT_MAX, USERS_KEPT, USER_MAX,
+};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -142,6 +150,30 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
             "published" => {
                 let net: Net = f.next().unwrap_or_default().parse().map_err(|e| bad(format!("bad network: {e}")))?;
                 published.insert(net);
+            }
+            "host" if st.hosts.len() < HOSTS_MAX => {
+                let name = f.next().map(|n| if n == "%" { Ok(Vec::new()) } else { unescape(n) });
+                let name = name.ok_or_else(|| bad("no host name".into()))?.map_err(bad)?;
+                let mut h = Host { name, ..Host::default() };
+                for (k, v) in fields(f) {
+                    if k == "seen" {
+                        h.seen = num(k, v).map_err(bad)?;
+                    }
+                }
+                st.hosts.push(h);
+            }
+            "include" => {
+                let path = unescape(f.next().unwrap_or_default()).map_err(bad)?;
+                let path = std::path::PathBuf::from(std::ffi::OsString::from(
+                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path),
+                ));
+                st.includes.insert(path, included(f).map_err(bad)?);
+            }
+            "dedup" => {
+                for h in f.next().unwrap_or_default().split(',').filter(|h| !h.is_empty()) {
+                    let h = u64::from_str_radix(h, 16).map_err(|_| bad(format!("bad hash {h:?}")))?;
+                    st.dedup.seen(h);
+                }
             }
             "end" => {
                 let want: usize = f.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad end marker".into()))?;
@@ -296,10 +328,38 @@ fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
             "login" => r.last_login = num(k, v)?,
             "listed" => r.listed = opt_num(k, v)?,
             "was" => r.was_listed = v == "1",
+            "hosts" => {
+                for id in v.split(',').filter(|h| !h.is_empty()) {
+                    if r.hosts.len() < HOSTS_KEPT {
+                        r.hosts.push(num(k, id)?);
+                    }
+                }
+            }
             _ => {}
         }
     }
     Ok(r)
+}
+
+fn included<'a>(f: impl Iterator<Item = &'a str>) -> Result<Included, String> {
+    let mut i = Included::default();
+    for (k, v) in fields(f) {
+        match k {
+            "serial" => i.serial = if v == "-" { None } else { Some(num(k, v)?) },
+            "time" => i.time = num(k, v)?,
+            "loaded" => i.loaded = num(k, v)?,
+            "key" => i.key = (v != "-").then(|| v.to_string()),
+            "nets" => {
+                i.nets = v
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.parse::<Net>().map_err(|e| format!("nets entry {n:?}: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            _ => {}
+        }
+    }
+    Ok(i)
 }
 
 fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
@@ -371,13 +431,15 @@ pub fn render(st: &State) -> Vec<u8> {
             let _ = write!(s, "{}{}", if i > 0 { "," } else { "" }, if u.is_empty() { "%".into() } else { escape(u) });
         }
         let listed = r.listed.map_or("-".to_string(), |t| t.to_string());
-        let _ = writeln!(
-            s,
-            "\tlogins={}\tlogin={}\tlisted={listed}\twas={}",
-            r.logins,
-            r.last_login,
-            u8::from(r.was_listed)
-        );
+        let _ =
+            write!(s, "\tlogins={}\tlogin={}\tlisted={listed}\twas={}", r.logins, r.last_login, u8::from(r.was_listed));
+        if !r.hosts.is_empty() {
+            s.push_str("\thosts=");
+            for (i, h) in r.hosts.iter().enumerate() {
+                let _ = write!(s, "{}{h}", if i > 0 { "," } else { "" });
+            }
+        }
+        s.push('\n');
     }
     for (net, m) in &st.manual {
         let until = m.until.map_or("-".to_string(), |t| t.to_string());
@@ -387,6 +449,32 @@ pub fn render(st: &State) -> Vec<u8> {
     // kind skips these lines, and the checksum covers them anyway.
     for net in st.published.iter().flatten() {
         let _ = writeln!(s, "published\t{net}");
+    }
+    for h in &st.hosts {
+        let name = if h.name.is_empty() { "%".into() } else { escape(&h.name) };
+        let _ = writeln!(s, "host\t{name}\tseen={}", h.seen);
+    }
+    for (path, i) in &st.includes {
+        let serial = i.serial.map_or("-".to_string(), |n| n.to_string());
+        let _ = write!(
+            s,
+            "include\t{}\tserial={serial}\ttime={}\tloaded={}\tkey={}\tnets=",
+            escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())),
+            i.time,
+            i.loaded,
+            i.key.as_deref().unwrap_or("-")
+        );
+        for (n, net) in i.nets.iter().enumerate() {
+            let _ = write!(s, "{}{net}", if n > 0 { "," } else { "" });
+        }
+        s.push('\n');
+    }
+    if !st.dedup.is_empty() {
+        s.push_str("dedup\t");
+        for (n, h) in st.dedup.iter().enumerate() {
+            let _ = write!(s, "{}{h:016x}", if n > 0 { "," } else { "" });
+        }
+        s.push('\n');
     }
     let sum = crate::fnv1a(s.as_bytes());
     let _ = writeln!(s, "end\t{}\tfnv={sum:016x}", st.cursors.len() + st.records.len() + st.manual.len());
@@ -444,6 +532,21 @@ mod tests {
         r.users = vec![b"a,b=c%d\t\xff".to_vec(), Vec::new(), b"%".to_vec()];
         r.listed = Some(20);
         r.was_listed = true;
+        r.hosts = vec![1, 0];
+        st.hosts =
+            vec![Host { name: Vec::new(), seen: 3, events: 0 }, Host { name: b"web 1".to_vec(), seen: 4, events: 0 }];
+        st.includes.insert(
+            "/etc/badguys fleet".into(),
+            Included {
+                serial: Some(77),
+                time: 70,
+                loaded: 71,
+                key: Some("0011".into()),
+                nets: vec!["192.0.2.9".parse().unwrap(), "2001:db8::/48".parse().unwrap()],
+            },
+        );
+        st.dedup.seen(0xabc);
+        st.dedup.seen(0xdef);
         st.manual.insert(
             "198.51.100.0/24".parse().unwrap(),
             Manual { since: 5, until: Some(99), reason: "by hand\nx".into() },
@@ -485,6 +588,9 @@ mod tests {
         assert_eq!(back.journal, st.journal);
         assert_eq!(back.meta, st.meta);
         assert_eq!(back.published, st.published);
+        assert_eq!(back.hosts, st.hosts);
+        assert_eq!(back.includes, st.includes);
+        assert_eq!(back.dedup, st.dedup);
         assert_eq!(read_head_of(&text).map(|m| m.stale), Some(true));
         assert_eq!(read_head_of(&text).map(|m| m.generation), Some(7));
         assert_eq!(render(&back), text);
