@@ -56,7 +56,7 @@ pub enum Command {
     Unban(UnbanArgs),
     /// List the banned addresses: first and last seen, hits by rule, source, expiry.
     List(ListArgs),
-    /// Print the published list with a `# badguys serial=… generated=… hosts=N` header, for signing.
+    /// Print the list of the rules and manual bans with a `# badguys serial=… generated=… hosts=N` header, for signing.
     Export(ExportArgs),
     /// Say why an address is or is not listed.
     Explain(ExplainArgs),

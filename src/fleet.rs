@@ -1,9 +1,11 @@
-//! What a collector shows of its fleet: `export` (the published list with
-//! the `# badguys serial=… generated=… hosts=N` header that
+//! What a collector shows of its fleet: `export` (the list its rules and
+//! manual bans make, with the `# badguys serial=… generated=… hosts=N`
+//! header that
 //! [`crate::include`] reads, inside the content `signify -S -e` signs),
 //! `list --by-host`, and the per-host lines of the sync summary (events per
 //! host, hosts gone silent).
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use tracing::{info, warn};
@@ -13,25 +15,28 @@ use crate::allow::Allowlist;
 use crate::parse::time::iso;
 use crate::state::State;
 
-/// The list `export` prints: everything published (rules, manual bans,
-/// included lists), or with `min_hosts` only the addresses the rules
-/// listed from the lines of at least that many hosts (the allowlist
-/// carved out as for the list file).
+/// The list `export` prints: what this host's rules listed and its
+/// manual bans, the allowlist and reserved ranges carved out as for the
+/// list file. With `min_hosts`, only the addresses the rules listed from
+/// the lines of at least that many hosts (a manual ban is the admin's and
+/// always goes). Never the entries of this host's own `--include` lists:
+/// each host fetches a public list itself, and a collector that includes
+/// another's list would otherwise pass it on in a loop.
 pub fn export_list(st: &State, allow: &Allowlist, min_hosts: Option<u32>) -> Vec<Net> {
-    let Some(n) = min_hosts else {
-        return match &st.published {
-            Some(set) => set.iter().copied().collect(),
-            None => crate::rules::blocklist(st, allow, &mut |_, _, _| {}),
-        };
+    let mut set = BTreeSet::new();
+    let enough = |n: usize| match min_hosts {
+        Some(m) => n >= m as usize,
+        None => true,
     };
-    let mut list: Vec<Net> = st
-        .records
-        .iter()
-        .filter(|(ip, r)| r.listed.is_some() && r.hosts.len() >= n as usize && allow.find(**ip).is_none())
-        .map(|(ip, _)| Net::host(*ip))
-        .collect();
-    list.sort();
-    list
+    for (ip, r) in &st.records {
+        if r.listed.is_some() && enough(r.hosts.len()) && allow.find(*ip).is_none() {
+            set.insert(Net::host(*ip));
+        }
+    }
+    for net in st.manual.keys() {
+        set.extend(allow.carve(*net).0);
+    }
+    set.into_iter().collect()
 }
 
 /// Writes the header and the list. `serial` is the time of the export:

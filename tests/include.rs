@@ -128,6 +128,14 @@ fn export_sign_include_and_refusals() {
     assert_eq!(all.lines().skip(1).collect::<Vec<_>>(), ["192.0.2.7", "192.0.2.8"]);
     let two = c.command(&["export", "--min-hosts", "2"]).ok().stdout.clone();
     assert_eq!(two.lines().skip(1).collect::<Vec<_>>(), ["192.0.2.8"]);
+    // A manual ban always goes; a list the collector includes never does.
+    c.command(&["ban", "203.0.113.0/24"]).ok();
+    c.write("pub.txt", "# a public list\n198.51.100.0/24\n");
+    let public = c.path("pub.txt").display().to_string();
+    c.sync(&["--include", &public, "--include-unsigned"]).ok();
+    assert!(lines(&c.read("badguys")).contains(&"198.51.100.0/24"));
+    let two = c.command(&["export", "--min-hosts", "2"]).ok().stdout.clone();
+    assert_eq!(two.lines().skip(1).collect::<Vec<_>>(), ["192.0.2.8", "203.0.113.0/24"]);
     c.write("list", &all);
     sign(&c, &bin, "fleet", "list", "list.sig");
 
