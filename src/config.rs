@@ -150,6 +150,11 @@ struct Raw {
     hook_env: Vec<String>,
     syslog: bool,
     reconcile: Option<i64>,
+    include: Vec<PathBuf>,
+    include_key: Vec<PathBuf>,
+    include_unsigned: bool,
+    include_max_age: Option<i64>,
+    host_silence: Option<i64>,
 }
 
 impl Raw {
@@ -184,6 +189,11 @@ impl Raw {
             "hook-env" => self.hook_env.push(parse_env_name(v)?),
             "syslog" => self.syslog = parse_yes(v)?,
             "reconcile" => self.reconcile = Some(parse_duration(v)?),
+            "include" => self.include.push(path()),
+            "include-key" => self.include_key.push(path()),
+            "include-unsigned" => self.include_unsigned = parse_yes(v)?,
+            "include-max-age" => self.include_max_age = Some(parse_duration(v)?),
+            "host-silence" => self.host_silence = Some(parse_duration(v)?),
             _ => return Err(format!("unknown setting {key:?}")),
         }
         Ok(())
@@ -225,6 +235,16 @@ impl Raw {
             over(&s.journal_dir, &mut self.journal_dir);
             over(&s.window, &mut self.window);
             over(&s.expire, &mut self.expire);
+            let i = &s.include;
+            if !i.files.is_empty() {
+                self.include.clone_from(&i.files);
+            }
+            if !i.keys.is_empty() {
+                self.include_key.clone_from(&i.keys);
+            }
+            self.include_unsigned |= i.include_unsigned;
+            over(&i.include_max_age, &mut self.include_max_age);
+            over(&i.host_silence, &mut self.host_silence);
         }
         over(&out.firewall, &mut self.fw.kind);
         over(&out.table, &mut self.fw.table);
@@ -317,20 +337,18 @@ impl Config {
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
         };
-        let mut include = Includes::default();
-        if let Some(i) = scan.map(|s| &s.include) {
-            include.files.clone_from(&i.files);
-            for k in &i.keys {
-                include
-                    .keys
-                    .push(crate::include::load_key(k).map_err(|e| Error::Config(format!("--include-key {e}")))?);
-            }
-            include.unsigned = i.include_unsigned;
-            include.max_age = i.include_max_age;
+        let mut include = Includes {
+            files: raw.include.clone(),
+            keys: Vec::new(),
+            unsigned: raw.include_unsigned,
+            max_age: raw.include_max_age,
+        };
+        for k in &raw.include_key {
+            include.keys.push(crate::include::load_key(k).map_err(|e| Error::Config(format!("include-key {e}")))?);
         }
         Ok(Config {
             include,
-            host_silence: scan.and_then(|s| s.include.host_silence),
+            host_silence: raw.host_silence,
             logs,
             default_log,
             rotated: !raw.no_rotated,
@@ -401,6 +419,16 @@ mod tests {
         let scan = ScanArgs { logs: vec!["/c".into()], threshold: Some(5), ..ScanArgs::default() };
         let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None).unwrap();
         assert_eq!((c.policy.threshold, c.logs.clone()), (5, vec![PathBuf::from("/c")]));
+
+        // The fleet's keys; a repeatable flag replaces the file's values.
+        std::fs::write(&conf, "include = /f1\ninclude = /f2\ninclude-max-age = 1h\nhost-silence = 2h\n").unwrap();
+        let c = Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None).unwrap();
+        assert_eq!(c.include.files, [PathBuf::from("/f1"), PathBuf::from("/f2")]);
+        assert_eq!((c.include.max_age, c.host_silence, c.include.unsigned), (Some(3600), Some(7200), false));
+        let mut scan = ScanArgs::default();
+        scan.include.files = vec!["/f3".into()];
+        let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None).unwrap();
+        assert_eq!(c.include.files, [PathBuf::from("/f3")]);
 
         std::fs::write(&conf, "threshold = 3\nbogus = 1\n").unwrap();
         let e = Config::load(Some(&conf), None, &OutputArgs::default(), None).unwrap_err().to_string();

@@ -179,6 +179,8 @@ pub struct State {
     pub includes: BTreeMap<PathBuf, Included>,
     /// Hashes of the sshd lines read lately, to drop resent ones.
     pub dedup: crate::parse::Dedup,
+    /// `hosts` by name (built when needed, not kept in the file).
+    pub(crate) host_index: HashMap<Vec<u8>, u16, RandomState>,
 }
 
 /// A host name seen in the logs.
@@ -215,14 +217,19 @@ impl State {
     /// The id of host `name`, added to the table if new (None when the
     /// table is full).
     pub fn host_id(&mut self, name: &[u8]) -> Option<u16> {
-        if let Some(i) = self.hosts.iter().position(|h| h.name == name) {
-            return Some(i as u16);
+        if self.host_index.len() != self.hosts.len() {
+            self.host_index = self.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i as u16)).collect();
+        }
+        if let Some(&i) = self.host_index.get(name) {
+            return Some(i);
         }
         if self.hosts.len() >= HOSTS_MAX {
             return None;
         }
+        let id = self.hosts.len() as u16;
         self.hosts.push(Host { name: name.to_vec(), seen: 0, events: 0 });
-        Some((self.hosts.len() - 1) as u16)
+        self.host_index.insert(name.to_vec(), id);
+        Some(id)
     }
 
     /// A host's name for display (`-` for lines without one).

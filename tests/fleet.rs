@@ -221,8 +221,10 @@ fn signify_bin() -> Option<PathBuf> {
 }
 
 /// `openssl s_server -WWW` in `ns`: serves the files of `www` over HTTPS
-/// on 8443 with the collector's certificate.
-struct Https(Daemon);
+/// on 8443 with the collector's certificate; stopped when dropped.
+struct Https {
+    _server: Daemon,
+}
 
 impl Https {
     fn start(ns: &Netns, tls: &Path, www: &Path, log: PathBuf) -> Https {
@@ -230,7 +232,7 @@ impl Https {
         c.arg("-cert").arg(tls.join("collector.fleet.example.pem"));
         c.arg("-key").arg(tls.join("collector.fleet.example.key"));
         c.current_dir(www);
-        let d = Https(Daemon::spawn(c, log));
+        let d = Https { _server: Daemon::spawn(c, log) };
         wait_for(20, "the HTTPS server listening", || {
             let ss = Command::new("ip").args(["netns", "exec", &ns.name, "ss", "-tln"]).output().unwrap();
             String::from_utf8_lossy(&ss.stdout).contains(":8443 ")

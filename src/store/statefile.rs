@@ -164,9 +164,8 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
             }
             "include" => {
                 let path = unescape(f.next().unwrap_or_default()).map_err(bad)?;
-                let path = std::path::PathBuf::from(std::ffi::OsString::from(
-                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path),
-                ));
+                let path =
+                    std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path));
                 st.includes.insert(path, included(f).map_err(bad)?);
             }
             "dedup" => {
