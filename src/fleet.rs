@@ -69,15 +69,18 @@ pub fn by_host(o: &mut impl Write, st: &State) -> io::Result<()> {
     Ok(())
 }
 
-/// The sync summary's per-host part: events read from each host in this
-/// run (when there is more than one host), and a warning for each host
+/// The sync summary's per-host part: sshd lines and events read from each
+/// host in this run (when there is more than one host), and a warning for each host
 /// silent for longer than `silence`.
 pub fn summary(st: &State, silence: Option<i64>, now: i64) {
     let named: Vec<(usize, &crate::state::Host)> =
         st.hosts.iter().enumerate().filter(|(_, h)| !h.name.is_empty()).collect();
     if named.len() > 1 {
-        let per: Vec<String> = named.iter().map(|(i, h)| format!("{}={}", st.host_name(*i as u16), h.events)).collect();
-        info!("events per host: {}", per.join(" "));
+        let per: Vec<String> = named
+            .iter()
+            .map(|(i, h)| format!("{} {} lines {} events", st.host_name(*i as u16), h.lines, h.events))
+            .collect();
+        info!("per host: {}", per.join(", "));
     }
     let Some(max) = silence else { return };
     for (i, h) in named {

@@ -192,6 +192,9 @@ pub struct Host {
     pub seen: i64,
     /// Events read from it by this process (not kept in the state file).
     pub events: u64,
+    /// sshd lines read from it by this process (those the prefilter let
+    /// through; not kept in the state file).
+    pub lines: u64,
 }
 
 /// The last good copy of an included list: its own source, replaced whole
@@ -227,7 +230,7 @@ impl State {
             return None;
         }
         let id = self.hosts.len() as u16;
-        self.hosts.push(Host { name: name.to_vec(), seen: 0, events: 0 });
+        self.hosts.push(Host { name: name.to_vec(), ..Host::default() });
         self.host_index.insert(name.to_vec(), id);
         Some(id)
     }

@@ -118,7 +118,7 @@ fn export_sign_include_and_refusals() {
     c.append("auth.log", &fleet_line("db1", 12, "Invalid user c from 192.0.2.8 port 3"));
     c.sync(&["--host-silence", "1h"])
         .ok()
-        .stderr_has("events per host: web1=2 db1=1")
+        .stderr_has("per host: web1 2 lines 2 events, db1 1 lines 1 events")
         .stderr_has("host web1 silent since");
     c.command(&["list", "--by-host"]).ok().stdout_has("web1").stdout_has("db1");
     c.command(&["explain", "192.0.2.8"]).ok().stdout_has("reported by 2 hosts: web1, db1");

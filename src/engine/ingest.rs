@@ -112,6 +112,7 @@ impl Engine<'_> {
                 }
                 add_stats(stats, &before, scanner.stats());
                 std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
+                count_host_lines(&mut self.state, scanner);
             }
             Ok(())
         })();
@@ -203,6 +204,7 @@ impl Engine<'_> {
         }
         add_stats(stats, &before, self.scanners[0].stats());
         std::mem::swap(&mut self.scanners[0].dedup, &mut self.state.dedup);
+        count_host_lines(&mut self.state, &mut self.scanners[0]);
         Ok(())
     }
 }
@@ -234,6 +236,15 @@ impl Sink<'_> {
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
         if ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned) {
             self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
+        }
+    }
+}
+
+/// The scanner's sshd lines per host into the host table.
+fn count_host_lines(state: &mut State, scanner: &mut Scanner) {
+    for (name, n) in scanner.take_host_lines() {
+        if let Some(id) = state.host_id(&name) {
+            state.hosts[id as usize].lines += n;
         }
     }
 }

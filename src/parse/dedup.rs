@@ -5,12 +5,17 @@
 //! client port, so two real attempts differ; a resend carries the sender's
 //! own stamp (`timereported`), so it is byte for byte the line it repeats.
 //! Bounded: a set of 64-bit hashes and their order, oldest dropped first.
-//! Kept in the state, so that a resend read by the next run is caught too.
+//! The newest [`DEDUP_KEPT`] are kept in the state, so that a resend read
+//! by the next run is caught too.
 
 use std::collections::{HashSet, VecDeque};
 
 /// The most line hashes remembered.
 pub const DEDUP_MAX: usize = 64 * 1024;
+/// The newest hashes kept in the state file between runs: a resend after
+/// a collector restart repeats the sender's window of unacknowledged
+/// lines (RELP: a few hundred), journal-upload the entry at its cursor.
+pub const DEDUP_KEPT: usize = 4096;
 
 /// Hashes of the sshd lines read lately.
 #[derive(Clone, Debug, Default)]
@@ -51,9 +56,9 @@ impl Dedup {
         false
     }
 
-    /// The hashes, oldest first (for the state file).
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.order.iter().copied()
+    /// The newest [`DEDUP_KEPT`] hashes, oldest first (for the state file).
+    pub fn kept(&self) -> impl Iterator<Item = u64> + '_ {
+        self.order.iter().skip(self.order.len().saturating_sub(DEDUP_KEPT)).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -79,6 +84,9 @@ mod tests {
         assert!(d.seen(DEDUP_MAX as u64 + 9));
         // The oldest were forgotten.
         assert!(!d.seen(0));
+        // The state file keeps the newest few, oldest first.
+        let kept: Vec<u64> = d.kept().collect();
+        assert_eq!((kept.len(), kept.last()), (DEDUP_KEPT, Some(&0)));
     }
 
     #[test]

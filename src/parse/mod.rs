@@ -145,7 +145,14 @@ pub struct Scanner {
     /// The lines read lately, to drop duplicates (the engine keeps it in
     /// the state between runs).
     pub dedup: Dedup,
+    /// sshd lines read per host name since the last
+    /// [`Scanner::take_host_lines`] (at most [`HOST_LINES_MAX`] names).
+    host_lines: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
 }
+
+/// The most host names [`Scanner::take_host_lines`] tells apart; the lines
+/// of further hosts are not counted per host.
+pub const HOST_LINES_MAX: usize = 4096;
 
 impl Scanner {
     /// A scanner that reports attacks of `rules` and every successful login.
@@ -168,6 +175,7 @@ impl Scanner {
             offset: 0,
             stats: ScanStats::default(),
             dedup: Dedup::default(),
+            host_lines: HashMap::default(),
         }
     }
 
@@ -185,6 +193,13 @@ impl Scanner {
         self.offset = 0;
         self.stats = ScanStats::default();
         self.dedup = Dedup::default();
+        self.host_lines.clear();
+    }
+
+    /// The sshd lines (those the prefilter let through, duplicates
+    /// included) read per host name since the last call.
+    pub fn take_host_lines(&mut self) -> HashMap<Vec<u8>, u64, foldhash::fast::RandomState> {
+        std::mem::take(&mut self.host_lines)
     }
 
     /// Counts a line that the reader dropped for its length. Its bytes
@@ -235,6 +250,14 @@ impl Scanner {
         match parts {
             Line::Tagged { stamp, host, program, pid, message } => {
                 if matches!(program, b"sshd" | b"sshd-session" | b"sshd-auth") {
+                    let full = self.host_lines.len() >= HOST_LINES_MAX;
+                    match self.host_lines.get_mut(host) {
+                        Some(n) => *n += 1,
+                        None if !full => {
+                            self.host_lines.insert(host.to_vec(), 1);
+                        }
+                        None => {}
+                    }
                     if let Stamp::Syslog(t) | Stamp::Rfc3339(t) = stamp {
                         if self.dedup.seen(Dedup::key(t, host, program, pid, message)) {
                             self.stats.duplicates += 1;

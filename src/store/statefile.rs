@@ -470,7 +470,7 @@ pub fn render(st: &State) -> Vec<u8> {
     }
     if !st.dedup.is_empty() {
         s.push_str("dedup\t");
-        for (n, h) in st.dedup.iter().enumerate() {
+        for (n, h) in st.dedup.kept().enumerate() {
             let _ = write!(s, "{}{h:016x}", if n > 0 { "," } else { "" });
         }
         s.push('\n');
