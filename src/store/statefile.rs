@@ -533,7 +533,7 @@ mod tests {
         r.was_listed = true;
         r.hosts = vec![1, 0];
         st.hosts =
-            vec![Host { name: Vec::new(), seen: 3, events: 0 }, Host { name: b"web 1".to_vec(), seen: 4, events: 0 }];
+            vec![Host { seen: 3, ..Host::default() }, Host { name: b"web 1".to_vec(), seen: 4, ..Host::default() }];
         st.includes.insert(
             "/etc/badguys fleet".into(),
             Included {
