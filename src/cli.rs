@@ -56,6 +56,8 @@ pub enum Command {
     Unban(UnbanArgs),
     /// List the banned addresses: first and last seen, hits by rule, source, expiry.
     List(ListArgs),
+    /// Print the list of the rules and manual bans with a `# badguys serial=… generated=… hosts=N` header, for signing.
+    Export(ExportArgs),
     /// Say why an address is or is not listed.
     Explain(ExplainArgs),
     /// Validate configuration, paths, state and the firewall table or sets.
@@ -145,6 +147,29 @@ pub struct ScanArgs {
     /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expire: Option<i64>,
+    #[command(flatten)]
+    pub include: IncludeArgs,
+}
+
+/// Lists merged into the blocklist, and the fleet's per-host checks.
+#[derive(Debug, Args, Default, Clone)]
+pub struct IncludeArgs {
+    /// Merge this list into the blocklist (repeatable): a fleet list (`badguys export`
+    /// signed with `signify -S -e`), or with --include-unsigned a public one; plain or gzip.
+    #[arg(long = "include", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A signify public key the included lists are verified with (repeatable, for key rollover).
+    #[arg(long = "include-key", value_name = "PUBKEY")]
+    pub keys: Vec<PathBuf>,
+    /// Accept included lists without a signature (public lists fetched over HTTPS).
+    #[arg(long)]
+    pub include_unsigned: bool,
+    /// Warn when an included list is older than this (e.g. 1h) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub include_max_age: Option<i64>,
+    /// Warn about a host whose last event is older than this (e.g. 1h) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub host_silence: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +268,19 @@ pub struct ListArgs {
     /// Also list addresses seen but not banned.
     #[arg(long)]
     pub all: bool,
+    /// The hosts of the logs (a collector's fleet file): events, last seen, addresses reported.
+    #[arg(long)]
+    pub by_host: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only addresses the rules listed from the lines of at least N hosts (a compromised
+    /// host cannot list an address alone).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub min_hosts: Option<u32>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use tracing::{info, warn};
 
 use crate::addr::{check_width, parse_ip, Net};
-use crate::cli::{BanArgs, ExplainArgs, ListArgs, ReportArgs, StatsArgs, SyncArgs, UnbanArgs, ViewArgs};
+use crate::cli::{BanArgs, ExplainArgs, ExportArgs, ListArgs, ReportArgs, StatsArgs, SyncArgs, UnbanArgs, ViewArgs};
 use crate::config::Config;
 use crate::engine::{self, Engine, Mode, Save};
 use crate::parse::time::iso;
@@ -43,6 +43,7 @@ pub fn sync(cfg: &Config, a: &SyncArgs) -> Result<(), Error> {
     let batch = engine.ingest(&mut clock, &mut stats)?;
     let out = engine.evaluate(true, clock.now());
     let current = engine.read_list(Some("dropped"))?;
+    engine.load_includes(clock.now());
     let imported = engine.import(&current, clock.now());
     if imported > 0 {
         info!("kept {imported} entries of {} that badguys did not put there, as manual bans", cfg.output.out.display());
@@ -64,6 +65,7 @@ pub fn sync(cfg: &Config, a: &SyncArgs) -> Result<(), Error> {
     };
     print().map_err(stdout_error)?;
     show::summary(cfg, &stats, &batch, &out, list.len(), engine.state.records.len());
+    crate::fleet::summary(&engine.state, cfg.host_silence, clock.now());
     if a.dry_run {
         let changed = !current.exists || content.as_deref() != Some(&current.bytes[..]);
         info!(
@@ -199,7 +201,18 @@ pub fn reload(cfg: &Config) -> Result<(), Error> {
 pub fn list(cfg: &Config, a: &ListArgs) -> Result<(), Error> {
     let st = Engine::peek(cfg)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
+    if a.by_host {
+        return crate::fleet::by_host(&mut out, &st).and_then(|()| out.flush()).map_err(stdout_error);
+    }
     show::list(&mut out, cfg, &st, a.all, a.json).and_then(|()| out.flush()).map_err(stdout_error)
+}
+
+/// `export`: the published list with its header, for `signify -S -e`.
+pub fn export(cfg: &Config, a: &ExportArgs) -> Result<(), Error> {
+    let st = Engine::peek(cfg)?;
+    let list = crate::fleet::export_list(&st, &cfg.output.allow, a.min_hosts);
+    let mut o = io::BufWriter::new(io::stdout().lock());
+    crate::fleet::export(&mut o, &st, &list, Clock::system().now()).and_then(|()| o.flush()).map_err(stdout_error)
 }
 
 pub fn explain(cfg: &Config, a: &ExplainArgs) -> Result<(), Error> {

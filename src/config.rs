@@ -94,6 +94,10 @@ pub struct Config {
     pub geo: Vec<PathBuf>,
     /// The HTML report watch rewrites, and how often.
     pub report: Option<(PathBuf, Duration)>,
+    /// `--include` lists and how they are checked.
+    pub include: Includes,
+    /// Warn about a host silent for longer than this (`--host-silence`).
+    pub host_silence: Option<i64>,
 }
 
 /// The flags of the history and the views, for [`Config::load`]: sync,
@@ -103,6 +107,15 @@ pub struct Config {
 pub struct SeeFlags<'a> {
     pub history: Option<&'a HistoryArgs>,
     pub geo: &'a [PathBuf],
+}
+
+/// The `--include` settings.
+#[derive(Clone, Debug, Default)]
+pub struct Includes {
+    pub files: Vec<PathBuf>,
+    pub keys: Vec<crate::include::PublicKey>,
+    pub unsigned: bool,
+    pub max_age: Option<i64>,
 }
 
 impl Config {
@@ -161,6 +174,11 @@ struct Raw {
     geo: Vec<PathBuf>,
     report: Option<PathBuf>,
     report_every: Option<i64>,
+    include: Vec<PathBuf>,
+    include_key: Vec<PathBuf>,
+    include_unsigned: bool,
+    include_max_age: Option<i64>,
+    host_silence: Option<i64>,
 }
 
 impl Raw {
@@ -200,6 +218,11 @@ impl Raw {
             "geo" => self.geo.push(path()),
             "report" => self.report = Some(path()),
             "report-every" => self.report_every = Some(parse_duration(v)?),
+            "include" => self.include.push(path()),
+            "include-key" => self.include_key.push(path()),
+            "include-unsigned" => self.include_unsigned = parse_yes(v)?,
+            "include-max-age" => self.include_max_age = Some(parse_duration(v)?),
+            "host-silence" => self.host_silence = Some(parse_duration(v)?),
             _ => return Err(format!("unknown setting {key:?}")),
         }
         Ok(())
@@ -241,6 +264,16 @@ impl Raw {
             over(&s.journal_dir, &mut self.journal_dir);
             over(&s.window, &mut self.window);
             over(&s.expire, &mut self.expire);
+            let i = &s.include;
+            if !i.files.is_empty() {
+                self.include.clone_from(&i.files);
+            }
+            if !i.keys.is_empty() {
+                self.include_key.clone_from(&i.keys);
+            }
+            self.include_unsigned |= i.include_unsigned;
+            over(&i.include_max_age, &mut self.include_max_age);
+            over(&i.host_silence, &mut self.host_silence);
         }
         over(&out.firewall, &mut self.fw.kind);
         over(&out.table, &mut self.fw.table);
@@ -346,7 +379,18 @@ impl Config {
         };
         let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
         let history = crate::store::history::path_for(&state, raw.history.as_deref());
+        let mut include = Includes {
+            files: raw.include.clone(),
+            keys: Vec::new(),
+            unsigned: raw.include_unsigned,
+            max_age: raw.include_max_age,
+        };
+        for k in &raw.include_key {
+            include.keys.push(crate::include::load_key(k).map_err(|e| Error::Config(format!("include-key {e}")))?);
+        }
         Ok(Config {
+            include,
+            host_silence: raw.host_silence,
             logs,
             default_log,
             rotated: !raw.no_rotated,
@@ -423,6 +467,18 @@ mod tests {
         let scan = ScanArgs { logs: vec!["/c".into()], threshold: Some(5), ..ScanArgs::default() };
         let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None, SeeFlags::default()).unwrap();
         assert_eq!((c.policy.threshold, c.logs.clone()), (5, vec![PathBuf::from("/c")]));
+
+        // The fleet's keys; a repeatable flag replaces the file's values.
+        std::fs::write(&conf, "include = /f1\ninclude = /f2\ninclude-max-age = 1h\nhost-silence = 2h\n").unwrap();
+        let c =
+            Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None, SeeFlags::default())
+                .unwrap();
+        assert_eq!(c.include.files, [PathBuf::from("/f1"), PathBuf::from("/f2")]);
+        assert_eq!((c.include.max_age, c.host_silence, c.include.unsigned), (Some(3600), Some(7200), false));
+        let mut scan = ScanArgs::default();
+        scan.include.files = vec!["/f3".into()];
+        let c = Config::load(Some(&conf), Some(&scan), &OutputArgs::default(), None, SeeFlags::default()).unwrap();
+        assert_eq!(c.include.files, [PathBuf::from("/f3")]);
 
         std::fs::write(&conf, "threshold = 3\nbogus = 1\n").unwrap();
         let e =

@@ -23,6 +23,7 @@ pub mod config;
 pub mod engine;
 mod error;
 pub mod firewall;
+pub mod fleet;
 pub mod geo;
 pub mod hooks;
 pub mod include;

@@ -42,6 +42,7 @@ fn main() -> Status {
         Command::Unban(a) => {
             start(load_see(None, &a.output, None, see(&a.history, &[]))).and_then(|c| Ok(commands::unban(&c, a)?))
         }
+        Command::Export(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::export(&c, a)?)),
         Command::List(a) => start(load(None, &a.output, None)).and_then(|c| Ok(commands::list(&c, a)?)),
         Command::Explain(a) => start(load(Some(&a.scan), &a.output, None)).and_then(|c| Ok(commands::explain(&c, a)?)),
         Command::Check(a) => {

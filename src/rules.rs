@@ -162,7 +162,8 @@ pub fn unban(state: &mut State, net: &Net) -> bool {
 pub fn blocklist(state: &State, allow: &Allowlist, cut: &mut dyn FnMut(Net, &AllowEntry, usize)) -> Vec<Net> {
     let mut set: BTreeSet<Net> = BTreeSet::new();
     let hosts = state.records.iter().filter(|(_, r)| r.listed.is_some()).map(|(ip, _)| Net::host(*ip));
-    for net in hosts.chain(state.manual.keys().copied()) {
+    let included = state.includes.values().flat_map(|i| i.nets.iter().copied());
+    for net in hosts.chain(state.manual.keys().copied()).chain(included) {
         if net.is_host() {
             // The common case: one lookup instead of a carve.
             match allow.find(net.addr()) {

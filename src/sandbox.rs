@@ -55,6 +55,10 @@ pub fn restrict(cfg: &Config) -> Result<(), Error> {
         unveil(g, "r")?;
     }
     unveil(&cfg.allow_file.0, "r")?;
+    // Included lists are renamed into place by the pull job: their directory.
+    for inc in &cfg.include.files {
+        unveil(&dir(inc), "r")?;
+    }
     unveil(Path::new("/sbin/pfctl"), "x")?;
     unveil(Path::new("/dev/null"), "rw")?;
     // SAFETY: two NULLs lock the unveil list.

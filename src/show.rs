@@ -138,6 +138,9 @@ pub fn summary(cfg: &Config, st: &ScanStats, b: &Batch, out: &Outcome, total: us
     if st.unrecognised_header > 0 {
         skipped.push(format!("{} candidate lines with an unrecognised header", st.unrecognised_header));
     }
+    if st.duplicates > 0 {
+        skipped.push(format!("{} duplicate lines (resent by the forwarder)", st.duplicates));
+    }
     if st.double_host > 0 {
         warn!(
             "{} lines carry a second host name after the collector's (\"STAMP COLLECTOR SENDER sshd[PID]:\"): \
@@ -224,6 +227,24 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
             )?;
         }
     }
+    for (path, inc) in &st.includes {
+        let source = format!("include:{}", path.display());
+        for net in &inc.nets {
+            if json {
+                let extra = Extra { source: Some(&source), since: Some(iso(inc.time)), ..Extra::default() };
+                writeln!(o, "{}", json_line(&net.to_string(), None, "listed", &host, extra))?;
+            } else {
+                writeln!(
+                    o,
+                    "{:<40} {:<20} {:<20} {source} serial {}",
+                    net.to_string(),
+                    iso(inc.time),
+                    "-",
+                    serial(inc)
+                )?;
+            }
+        }
+    }
     for (net, m) in &st.manual {
         let until = m.until.map(iso).unwrap_or_else(|| "never".into());
         if json {
@@ -250,6 +271,10 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
     Ok(())
 }
 
+fn serial(inc: &crate::state::Included) -> String {
+    inc.serial.map_or("-".to_string(), |s| s.to_string())
+}
+
 /// `explain ADDR`: why `ip` is or is not listed.
 pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_in: Option<&Path>) -> io::Result<()> {
     let listed = listed_in.map_or("not listed".into(), |p| format!("listed in {}", p.display()));
@@ -258,10 +283,27 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
         let until = m.until.map(iso).unwrap_or_else(|| "never".into());
         writeln!(o, "  manual ban of {net} since {} until {until}: {}", iso(m.since), m.reason)?;
     }
+    for (path, inc) in &st.includes {
+        for net in inc.nets.iter().filter(|n| n.contains_ip(ip)) {
+            let key = inc.key.as_ref().map_or("unsigned".to_string(), |k| format!("signed by key {k}"));
+            writeln!(
+                o,
+                "  {net} is in included list {} (serial {}, generated {}, accepted {}, {key})",
+                path.display(),
+                serial(inc),
+                iso(inc.time),
+                iso(inc.loaded)
+            )?;
+        }
+    }
     match st.records.get(&ip) {
         None => writeln!(o, "  never seen in the logs read")?,
         Some(r) => {
             writeln!(o, "  seen {} to {}", iso(r.first), iso(r.last))?;
+            if !r.hosts.is_empty() {
+                let names: Vec<String> = r.hosts.iter().map(|h| st.host_name(*h)).collect();
+                writeln!(o, "  reported by {} hosts: {}", names.len(), names.join(", "))?;
+            }
             for rule in Rule::ALL.iter().filter(|x| r.hits[**x as usize] > 0) {
                 let on = if cfg.rules.contains(*rule) { "" } else { " (rule not enabled now)" };
                 writeln!(o, "  {}: {} hits{on}", rule.name(), r.hits[*rule as usize])?;

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use foldhash::fast::RandomState;
 
@@ -22,6 +23,11 @@ pub const USERS_KEPT: usize = 5;
 pub const USER_MAX: usize = 400;
 /// The most hit times kept per address (bounds `--threshold`).
 pub const RECENT_MAX: usize = 1000;
+/// The most reporting hosts kept per address (`--min-hosts` counts up to it).
+pub const HOSTS_KEPT: usize = 16;
+/// The most host names in the state's host table; lines of further hosts
+/// are counted, but under no name.
+pub const HOSTS_MAX: usize = 4096;
 
 /// What is known about one address. Nothing in it grows with the number of
 /// events: counters saturate, `recent` holds at most `--threshold` times
@@ -45,6 +51,9 @@ pub struct Record {
     pub listed: Option<i64>,
     /// Whether it was ever listed (for the login alarm).
     pub was_listed: bool,
+    /// The hosts that reported it (ids into [`State::hosts`]), at most
+    /// [`HOSTS_KEPT`], in the order first seen.
+    pub hosts: Vec<u16>,
 }
 
 impl Record {
@@ -163,10 +172,83 @@ pub struct State {
     /// firewall; a line of the file outside it is the admin's. `None`: not
     /// known (a state file written before it was recorded).
     pub published: Option<BTreeSet<Net>>,
+    /// The host names seen in the logs (a collector's fleet file holds
+    /// many), with when each last reported an event.
+    pub hosts: Vec<Host>,
+    /// The last good copy of each `--include` list.
+    pub includes: BTreeMap<PathBuf, Included>,
+    /// Hashes of the sshd lines read lately, to drop resent ones.
+    pub dedup: crate::parse::Dedup,
+    /// `hosts` by name (built when needed, not kept in the file).
+    pub(crate) host_index: HashMap<Vec<u8>, u16, RandomState>,
+}
+
+/// A host name seen in the logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Host {
+    /// As logged (empty for lines without one).
+    pub name: Vec<u8>,
+    /// Its last event (seconds since the epoch).
+    pub seen: i64,
+    /// Events read from it by this process (not kept in the state file).
+    pub events: u64,
+    /// sshd lines read from it by this process (those the prefilter let
+    /// through; not kept in the state file).
+    pub lines: u64,
+}
+
+/// The last good copy of an included list: its own source, replaced whole
+/// when a newer copy passes every check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Included {
+    /// The header's serial (None without a badguys header).
+    pub serial: Option<u64>,
+    /// When the list was generated (or the file's mtime).
+    pub time: i64,
+    /// When this copy was accepted.
+    pub loaded: i64,
+    /// The signing key number (hex), None when unsigned.
+    pub key: Option<String>,
+    pub nets: Vec<Net>,
 }
 
 impl State {
     pub fn record(&mut self, ip: IpAddr) -> &mut Record {
         self.records.entry(ip).or_default()
+    }
+
+    /// The id of host `name`, added to the table if new (None when the
+    /// table is full).
+    pub fn host_id(&mut self, name: &[u8]) -> Option<u16> {
+        if self.host_index.len() != self.hosts.len() {
+            self.host_index = self.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i as u16)).collect();
+        }
+        if let Some(&i) = self.host_index.get(name) {
+            return Some(i);
+        }
+        if self.hosts.len() >= HOSTS_MAX {
+            return None;
+        }
+        let id = self.hosts.len() as u16;
+        self.hosts.push(Host { name: name.to_vec(), ..Host::default() });
+        self.host_index.insert(name.to_vec(), id);
+        Some(id)
+    }
+
+    /// A host's name for display (`-` for lines without one).
+    pub fn host_name(&self, id: u16) -> String {
+        match self.hosts.get(id as usize) {
+            Some(h) if !h.name.is_empty() => h.name.escape_ascii().to_string(),
+            _ => "-".into(),
+        }
+    }
+}
+
+impl Record {
+    /// Notes that host `id` reported this address.
+    pub fn add_host(&mut self, id: u16) {
+        if !self.hosts.contains(&id) && self.hosts.len() < HOSTS_KEPT {
+            self.hosts.push(id);
+        }
     }
 }

@@ -336,6 +336,7 @@ fn step(
     let full = full || reloaded || edited || !out.expired.is_empty() || !out.lapsed.is_empty();
     let done = if full {
         let current = engine.read_list(None)?;
+        engine.load_includes(clock.now());
         engine.import(&current, clock.now());
         let list = engine.blocklist(&mut |net, e, pieces| {
             if !net.is_host() {

@@ -7,7 +7,12 @@
 //! collector's one file, where the existing `badguys sync` reads them: host
 //! names kept, kex pairs keyed by host and pid, RFC 5424 senders and
 //! fractional seconds read, and lines spooled while the collector was down
-//! delivered after its restart.
+//! delivered after its restart and counted once. The list comes back: the
+//! collector's `badguys export` signed with signify, served over HTTPS
+//! (`openssl s_server -WWW`), pulled by host 2 with curl and included into
+//! its nftables set; a stopped collector leaves host 2 its last list
+//! (warned about once stale), an older serial and a tampered copy are
+//! refused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -205,6 +210,75 @@ fn s_client(ns: &Netns, tls: &Path, cert: Option<&str>, data: &str) {
     }
 }
 
+/// Whether `ip` is in the IPv4 host set of `ns`: single addresses live in
+/// the plain hash set, networks in the interval set `badguys4`.
+fn in_set(ns: &Netns, ip: &str) -> bool {
+    run(ns.cmd("nft", ["get", "element", "inet", "badguys", "badguys4_hosts", &format!("{{ {ip} }}")])).code == 0
+}
+
+fn signify_bin() -> Option<PathBuf> {
+    which("signify-openbsd").or_else(|| which("signify"))
+}
+
+/// `openssl s_server -WWW` in `ns`: serves the files of `www` over HTTPS
+/// on 8443 with the collector's certificate; stopped when dropped.
+struct Https {
+    _server: Daemon,
+}
+
+impl Https {
+    fn start(ns: &Netns, tls: &Path, www: &Path, log: PathBuf) -> Https {
+        let mut c = ns.cmd("openssl", ["s_server", "-quiet", "-WWW", "-accept", "8443"]);
+        c.arg("-cert").arg(tls.join("collector.fleet.example.pem"));
+        c.arg("-key").arg(tls.join("collector.fleet.example.key"));
+        c.current_dir(www);
+        let d = Https { _server: Daemon::spawn(c, log) };
+        wait_for(20, "the HTTPS server listening", || {
+            let ss = Command::new("ip").args(["netns", "exec", &ns.name, "ss", "-tln"]).output().unwrap();
+            String::from_utf8_lossy(&ss.stdout).contains(":8443 ")
+        });
+        d
+    }
+}
+
+/// The publish job on the collector: `badguys export`, `signify -S -e`,
+/// renamed into the served directory. Returns the serial.
+fn publish(e: &Env, signify: &Path, www: &Path) -> u64 {
+    let r = e.command(&["export"]);
+    r.ok();
+    let head = r.stdout.lines().next().unwrap_or_default().to_string();
+    let serial = head.split_whitespace().find_map(|w| w.strip_prefix("serial=")).unwrap().parse().unwrap();
+    e.write("export", &r.stdout);
+    let st = Command::new(signify)
+        .args(["-S", "-e", "-s"])
+        .arg(e.path("fleet.sec"))
+        .arg("-m")
+        .arg(e.path("export"))
+        .arg("-x")
+        .arg(www.join("list.sig.tmp"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "signify -S -e");
+    std::fs::rename(www.join("list.sig.tmp"), www.join("list.sig")).unwrap();
+    serial
+}
+
+/// The pull job on a host: curl into a temp file beside `dest`, renamed
+/// into place; false (and `dest` untouched) when the fetch fails.
+fn pull(ns: &Netns, tls: &Path, dest: &Path) -> bool {
+    let tmp = dest.with_extension("tmp");
+    let mut c = ns.cmd("curl", ["--fail", "--silent", "--show-error", "--max-time", "5", "--proto", "=https"]);
+    c.args(["--resolve", "collector.fleet.example:8443:192.0.2.1", "--cacert"]).arg(tls.join("ca.pem"));
+    c.arg("-o").arg(&tmp).arg("https://collector.fleet.example:8443/list.sig");
+    let ok = c.status().unwrap().success();
+    if ok {
+        std::fs::rename(&tmp, dest).unwrap();
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    ok
+}
+
 #[test]
 fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
     let ok = require("root", is_root())
@@ -213,7 +287,10 @@ fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
         && require("rsyslog-gnutls", rsyslog_module("lmnsd_gtls.so"))
         && require("openssl", have("openssl"))
         && require("logger and unshare (util-linux)", have("logger") && have("unshare"))
-        && require("ip (iproute2)", have("ip"));
+        && require("ip (iproute2)", have("ip"))
+        && require("curl", have("curl"))
+        && require("signify (Debian package signify-openbsd)", signify_bin().is_some())
+        && require("nft (Debian package nftables)", have("nft"));
     if !ok {
         return;
     }
@@ -367,8 +444,52 @@ fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
     assert!(lines(&e.read("badguys")).contains(&"192.0.2.95"));
     assert!(!text.contains("192.0.2.96"), "a client without a certificate was accepted:\n{text}");
 
+    // The signed list: served over HTTPS from the collector's namespace,
+    // pulled by host 2 into its nftables set. An attacker only host 1 saw.
+    let signify = signify_bin().unwrap();
+    let pubkey = e.path("fleet.pub");
+    let st = Command::new(&signify)
+        .args(["-G", "-n", "-c", "fleet test key", "-p"])
+        .arg(&pubkey)
+        .arg("-s")
+        .arg(e.path("fleet.sec"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "signify -G");
+    let www = e.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let mut https = Some(Https::start(&nodes[0].ns, &tls, &www, e.path("s_server.log")));
+    let h2 = Env::new();
+    h2.write("auth.log", "");
+    let ruleset = repo_file("contrib/nftables/badguys.nft");
+    nodes[2].ns.nft(&["-f", ruleset.to_str().unwrap()]);
+    let include = h2.path("fleet.list");
+    let host2_sync = |ns: &Netns, extra: &[&str]| {
+        let mut a = vec!["--firewall", "nftables", "--include", include.to_str().unwrap()];
+        a.extend(["--include-key", pubkey.to_str().unwrap()]);
+        a.extend_from_slice(extra);
+        run(ns.cmd(BIN, h2.sync_args(&a)))
+    };
+    let attack = Instant::now();
+    nodes[1].log(4100, "Invalid user fleet from 192.0.2.67 port 41000");
+    wait_line(&nodes, &fleet, "192.0.2.67", "host 1's attack at the collector");
+    e.sync(&["--log", fleet.to_str().unwrap()]).ok();
+    let first_serial = publish(&e, &signify, &www);
+    pull(&nodes[2].ns, &tls, &include).then_some(()).expect("host 2 pulls the list");
+    host2_sync(&nodes[2].ns, &[]).ok().stderr_has("nftables reloaded");
+    assert!(in_set(&nodes[2].ns, "192.0.2.67"), "host 2's set: {:?}", nodes[2].ns.set("badguys4_hosts"));
+    eprintln!("fleet: attack line on host 1 to host 2's nftables set: {:?}", attack.elapsed());
+    let signed_first = std::fs::read(www.join("list.sig")).unwrap();
+
     // The collector goes down; both hosts keep logging; it comes back.
     nodes[0].stop();
+    drop(https.take());
+    // Host 2 cannot pull: its last list stays in its set, and once older
+    // than --include-max-age it is warned about.
+    assert!(!pull(&nodes[2].ns, &tls, &include), "pulled from a stopped collector");
+    std::thread::sleep(Duration::from_millis(3100));
+    host2_sync(&nodes[2].ns, &["--include-max-age", "2"]).ok().stderr_has("stale");
+    assert!(in_set(&nodes[2].ns, "192.0.2.67"));
     let down = Instant::now();
     nodes[1].log(5001, "Invalid user spool1 from 192.0.2.91 port 50001");
     nodes[2].log(5002, "Invalid user spool2 from 192.0.2.92 port 50002");
@@ -400,10 +521,48 @@ fn rsyslog_fleet_carries_every_hosts_lines_to_one_file() {
     // Dedup of RELP resends is the collector's badguys' job (counted once
     // there); here: every spooled line arrived at least once.
     assert!(copies("192.0.2.91") >= 1 && copies("192.0.2.92") >= 1);
-    e.sync(&["--log", fleet.to_str().unwrap()]).ok();
+    let r = e.sync(&["--log", fleet.to_str().unwrap()]);
+    r.ok();
     for a in ["192.0.2.91", "192.0.2.92"] {
         assert!(lines(&e.read("badguys")).contains(&a), "{a} not listed");
     }
+    // Resent lines are counted once.
+    let text = read(&fleet);
+    let total: usize = ["192.0.2.66", "192.0.2.91", "192.0.2.92", "192.0.2.93", "192.0.2.67"]
+        .iter()
+        .map(|a| text.lines().filter(|l| l.contains(a)).count())
+        .sum();
+    for a in ["192.0.2.66", "192.0.2.91", "192.0.2.92", "192.0.2.67"] {
+        e.command(&["explain", a]).ok().stdout_has("invalid-user: 1 hits");
+    }
+    eprintln!("fleet: {total} copies of 5 distinct lines in the collector file, each counted once");
+
+    // Back: a newer list is taken; an older serial and a tampered copy
+    // are refused, and the set keeps the list last accepted.
+    let https = Https::start(&nodes[0].ns, &tls, &www, e.path("s_server.log.2"));
+    let second_serial = publish(&e, &signify, &www);
+    assert!(second_serial > first_serial, "{second_serial} after {first_serial}");
+    assert!(pull(&nodes[2].ns, &tls, &include));
+    host2_sync(&nodes[2].ns, &[]).ok();
+    h2.command(&["explain", "192.0.2.91"]).ok().stdout_has(&format!("(serial {second_serial}"));
+    assert!(in_set(&nodes[2].ns, "192.0.2.91"));
+    std::fs::write(www.join("list.sig"), &signed_first).unwrap();
+    assert!(pull(&nodes[2].ns, &tls, &include));
+    host2_sync(&nodes[2].ns, &[])
+        .ok()
+        .stderr_has("older than the last accepted")
+        .stderr_has("the last good copy stays");
+    let mut tampered = std::fs::read(h2.path("fleet.list")).unwrap();
+    let at = tampered.windows(10).position(|w| w == b"192.0.2.67").unwrap() + 9;
+    tampered[at] = b'8';
+    std::fs::write(www.join("list.sig"), &tampered).unwrap();
+    assert!(pull(&nodes[2].ns, &tls, &include));
+    host2_sync(&nodes[2].ns, &[]).ok().stderr_has("tampered").stderr_has("the last good copy stays");
+    for a in ["192.0.2.67", "192.0.2.91"] {
+        assert!(in_set(&nodes[2].ns, a), "{a} left host 2's set: {:?}", nodes[2].ns.set("badguys4_hosts"));
+    }
+    assert!(!in_set(&nodes[2].ns, "192.0.2.68"), "{:?}", nodes[2].ns.set("badguys4_hosts"));
+    drop(https);
     for n in nodes.iter_mut() {
         n.stop();
     }

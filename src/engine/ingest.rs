@@ -58,6 +58,8 @@ impl Engine<'_> {
         let result = (|| {
             for (li, log) in cfg.logs.iter().enumerate() {
                 let scanner = &mut self.scanners[li];
+                // One set of recent lines for every log, kept in the state.
+                std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
                 let before = scanner.stats().clone();
                 let mut sink = Sink {
                     state: &mut self.state,
@@ -116,6 +118,8 @@ impl Engine<'_> {
                     }
                 }
                 add_stats(stats, &before, scanner.stats());
+                std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
+                count_host_lines(&mut self.state, scanner);
             }
             Ok(())
         })();
@@ -164,6 +168,7 @@ impl Engine<'_> {
             self.scanners.push(Scanner::new(cfg.rules));
         }
         let scanner = &mut self.scanners[0];
+        std::mem::swap(&mut scanner.dedup, &mut self.state.dedup);
         let before = scanner.stats().clone();
         let mut sink = Sink {
             state: &mut self.state,
@@ -212,6 +217,8 @@ impl Engine<'_> {
             batch.progressed = true;
         }
         add_stats(stats, &before, self.scanners[0].stats());
+        std::mem::swap(&mut self.scanners[0].dedup, &mut self.state.dedup);
+        count_host_lines(&mut self.state, &mut self.scanners[0]);
         Ok(())
     }
 }
@@ -234,6 +241,15 @@ impl Sink<'_> {
         if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
             self.hot.push(ev.ip);
         }
+        // Which host reported it, and when that host was last heard of.
+        if let Some(id) = self.state.host_id(ev.host) {
+            let h = &mut self.state.hosts[id as usize];
+            h.seen = h.seen.max(t);
+            h.events += u64::from(ev.count);
+            if let Some(r) = self.state.records.get_mut(&ev.ip) {
+                r.add_host(id);
+            }
+        }
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
         let ever_listed = ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned);
         if ever_listed {
@@ -251,6 +267,15 @@ impl Sink<'_> {
     }
 }
 
+/// The scanner's sshd lines per host into the host table.
+fn count_host_lines(state: &mut State, scanner: &mut Scanner) {
+    for (name, n) in scanner.take_host_lines() {
+        if let Some(id) = state.host_id(&name) {
+            state.hosts[id as usize].lines += n;
+        }
+    }
+}
+
 fn add_stats(total: &mut ScanStats, before: &ScanStats, now: &ScanStats) {
     total.bytes += now.bytes - before.bytes;
     total.lines += now.lines - before.lines;
@@ -261,6 +286,7 @@ fn add_stats(total: &mut ScanStats, before: &ScanStats, now: &ScanStats) {
     total.bare_events += now.bare_events - before.bare_events;
     total.unrecognised_header += now.unrecognised_header - before.unrecognised_header;
     total.double_host += now.double_host - before.double_host;
+    total.duplicates += now.duplicates - before.duplicates;
     for r in Rule::ALL {
         total.hits[r as usize] += now.hits[r as usize] - before.hits[r as usize];
     }

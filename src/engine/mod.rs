@@ -9,6 +9,7 @@
 //! batches). The caller holds the lock for the step. `watch.rs` is the only
 //! other wiring.
 
+mod includes;
 pub mod ingest;
 
 use std::collections::BTreeSet;
@@ -300,7 +301,9 @@ impl<'c> Engine<'c> {
                         && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0)
                 }
             };
-            if own || self.state.manual.contains_key(net) || nets.iter().any(|m| m.contains(net)) {
+            // An included list's entries are its own, never manual bans.
+            let included = || self.state.includes.values().any(|i| i.nets.iter().any(|n| n.contains(net)));
+            if own || self.state.manual.contains_key(net) || nets.iter().any(|m| m.contains(net)) || included() {
                 continue;
             }
             if let Err(e) = crate::addr::check_width(*net, false) {
@@ -593,7 +596,8 @@ fn seen_as(out: &Path, content: &[u8]) -> FileId {
 /// Reads only the head of the state file; any doubt answers `None` (do the
 /// full run). `Some(n)` is the number of files checked.
 pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
-    if cfg.journal.is_some() {
+    // An included list may have been fetched since.
+    if cfg.journal.is_some() || !cfg.include.files.is_empty() {
         return None;
     }
     let (cursors, meta) = statefile::read_head(&cfg.output.state)?;

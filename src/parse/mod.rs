@@ -9,6 +9,7 @@
 //! copied and never allocates.
 
 mod authlog;
+mod dedup;
 mod families;
 mod header;
 mod rule;
@@ -20,6 +21,7 @@ use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
+pub use dedup::{Dedup, DEDUP_MAX};
 pub use header::{split, split_shape, Line, Shape, Stamp};
 pub use rule::{Rule, RuleSet, UnknownRule};
 pub use sshd::{classify, Message};
@@ -85,6 +87,9 @@ pub struct ScanStats {
     /// (`STAMP COLLECTOR SENDER sshd[1]: `): read with the sender's name;
     /// the sender adds its name with `-h` towards an OpenBSD collector.
     pub double_host: u64,
+    /// sshd lines identical to one read lately (a RELP resend, a journal
+    /// upload resumed): dropped, counted once.
+    pub duplicates: u64,
 }
 
 impl ScanStats {
@@ -110,6 +115,8 @@ struct Last {
     ip: IpAddr,
     user: Option<Vec<u8>>,
     pid: Option<u32>,
+    /// The host name's hash: a repeat counts only for the same host.
+    host: u64,
     /// Offset of the newline that ends the line it came from.
     end: u64,
 }
@@ -136,7 +143,17 @@ pub struct Scanner {
     last: Option<Last>,
     offset: u64,
     stats: ScanStats,
+    /// The lines read lately, to drop duplicates (the engine keeps it in
+    /// the state between runs).
+    pub dedup: Dedup,
+    /// sshd lines read per host name since the last
+    /// [`Scanner::take_host_lines`] (at most [`HOST_LINES_MAX`] names).
+    host_lines: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
 }
+
+/// The most host names [`Scanner::take_host_lines`] tells apart; the lines
+/// of further hosts are not counted per host.
+pub const HOST_LINES_MAX: usize = 4096;
 
 impl Scanner {
     /// A scanner that reports attacks of `rules` and every successful login.
@@ -158,6 +175,8 @@ impl Scanner {
             last: None,
             offset: 0,
             stats: ScanStats::default(),
+            dedup: Dedup::default(),
+            host_lines: HashMap::default(),
         }
     }
 
@@ -174,6 +193,14 @@ impl Scanner {
         self.last = None;
         self.offset = 0;
         self.stats = ScanStats::default();
+        self.dedup = Dedup::default();
+        self.host_lines.clear();
+    }
+
+    /// The sshd lines (those the prefilter let through, duplicates
+    /// included) read per host name since the last call.
+    pub fn take_host_lines(&mut self) -> HashMap<Vec<u8>, u64, foldhash::fast::RandomState> {
+        std::mem::take(&mut self.host_lines)
     }
 
     /// Counts a line that the reader dropped for its length. Its bytes
@@ -224,6 +251,20 @@ impl Scanner {
         match parts {
             Line::Tagged { stamp, host, program, pid, message } => {
                 if matches!(program, b"sshd" | b"sshd-session" | b"sshd-auth") {
+                    let full = self.host_lines.len() >= HOST_LINES_MAX;
+                    match self.host_lines.get_mut(host) {
+                        Some(n) => *n += 1,
+                        None if !full => {
+                            self.host_lines.insert(host.to_vec(), 1);
+                        }
+                        None => {}
+                    }
+                    if let Stamp::Syslog(t) | Stamp::Rfc3339(t) = stamp {
+                        if self.dedup.seen(Dedup::key(t, host, program, pid, message)) {
+                            self.stats.duplicates += 1;
+                            return;
+                        }
+                    }
                     let ctx = Ctx { host, pid, stamp, bare: false, start, end };
                     self.message(ctx, message, 1, emit);
                 }
@@ -297,11 +338,14 @@ impl Scanner {
             }
             (_, u) => u.map(<[u8]>::to_vec),
         };
-        self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, end });
+        let host = crate::fnv1a(ev.host);
+        self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, host, end });
     }
 
-    /// `last message repeated N times` repeats the line just before it.
-    /// False when `text` is no such line.
+    /// `last message repeated N times` repeats the line just before it,
+    /// when that line is of the same host (in a collector's fleet file the
+    /// line before may be another host's). False when `text` is no such
+    /// line.
     fn syslogd_repeat(
         &mut self,
         text: &[u8],
@@ -315,7 +359,7 @@ impl Scanner {
         let text = text.strip_suffix(b" ---").unwrap_or(text);
         let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return false };
         let Some(last) = self.last.take() else { return true };
-        if last.end + 1 != start {
+        if last.end + 1 != start || last.host != crate::fnv1a(host) {
             return true;
         }
         match last.what {

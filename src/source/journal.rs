@@ -512,6 +512,27 @@ fn bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// journal-upload resends the entry at its cursor; journal-remote
+    /// stores it again under a new cursor. Same `_HOSTNAME`, `_PID`,
+    /// `MESSAGE` and `__REALTIME_TIMESTAMP` to the microsecond (what
+    /// `_BOOT_ID` and `__MONOTONIC_TIMESTAMP` pin down): the same line, so
+    /// the scanner counts it once.
+    #[test]
+    fn a_resent_entry_is_counted_once() {
+        let entry = |cursor: &str| {
+            format!(
+                r#"{{"__CURSOR":"{cursor}","__REALTIME_TIMESTAMP":"1727793771123456","__MONOTONIC_TIMESTAMP":"99","_BOOT_ID":"b","_HOSTNAME":"web1","_COMM":"sshd","_PID":"7","_UID":"0","MESSAGE":"Invalid user a from 192.0.2.1 port 1"}}"#
+            )
+        };
+        let mut out = Vec::new();
+        convert(entry("s=1").as_bytes(), &mut out).unwrap();
+        convert(entry("s=2").as_bytes(), &mut out).unwrap();
+        let mut sc = crate::parse::Scanner::new(crate::parse::RuleSet::all());
+        let mut n = 0;
+        sc.scan(&out, &mut |_| n += 1);
+        assert_eq!((n, sc.stats().duplicates), (1, 1));
+    }
+
     #[test]
     fn entries_become_syslog_lines() {
         let mut out = Vec::new();

@@ -8,14 +8,20 @@
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
 //! published  198.51.100.7
+//! host    web1  seen=1727793800
+//! include /etc/badguys.fleet  serial=1727793700  time=1727793700  loaded=1727793760  key=9f86d081884c7d65  nets=192.0.2.9,2001:db8::/48
+//! dedup   9f86d081884c7d65,…
 //! end     3  fnv=1f3a64c0e2b9d857
 //! ```
 //!
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
 //! unknown kinds and keys are ignored, so fields can be added (`gen=` and
 //! `published=` of the meta line read as 0 and "not recorded" when
-//! missing). `published` lines, the set last published, are not counted in
-//! the end marker, so a version that skips them still reads the file. Bytes outside
+//! missing). `published` lines, the set last published, `host` lines (the
+//! host table: an `addr` line's `hosts=0,3` are indexes into it, in file
+//! order), `include` lines (the last good copy of each included list) and
+//! the `dedup` line (hashes of the sshd lines read lately) are not counted
+//! in the end marker, so a version that skips them still reads the file. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
 //! names are attacker-controlled). The `end N fnv=H` trailer is the last
 //! line: N records tell a complete file from a truncated one, and H, the
@@ -33,7 +39,9 @@ use std::path::{Path, PathBuf};
 use crate::addr::{parse_ip, Net};
 use crate::parse::Rule;
 use crate::source::{Cursor, FileId};
-use crate::state::{Manual, Meta, Record, State, RECENT_MAX, USERS_KEPT, USER_MAX};
+use crate::state::{
+    Host, Included, Manual, Meta, Record, State, HOSTS_KEPT, HOSTS_MAX, RECENT_MAX, USERS_KEPT, USER_MAX,
+};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -142,6 +150,29 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
             "published" => {
                 let net: Net = f.next().unwrap_or_default().parse().map_err(|e| bad(format!("bad network: {e}")))?;
                 published.insert(net);
+            }
+            "host" if st.hosts.len() < HOSTS_MAX => {
+                let name = f.next().map(|n| if n == "%" { Ok(Vec::new()) } else { unescape(n) });
+                let name = name.ok_or_else(|| bad("no host name".into()))?.map_err(bad)?;
+                let mut h = Host { name, ..Host::default() };
+                for (k, v) in fields(f) {
+                    if k == "seen" {
+                        h.seen = num(k, v).map_err(bad)?;
+                    }
+                }
+                st.hosts.push(h);
+            }
+            "include" => {
+                let path = unescape(f.next().unwrap_or_default()).map_err(bad)?;
+                let path =
+                    std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path));
+                st.includes.insert(path, included(f).map_err(bad)?);
+            }
+            "dedup" => {
+                for h in f.next().unwrap_or_default().split(',').filter(|h| !h.is_empty()) {
+                    let h = u64::from_str_radix(h, 16).map_err(|_| bad(format!("bad hash {h:?}")))?;
+                    st.dedup.seen(h);
+                }
             }
             "end" => {
                 let want: usize = f.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad end marker".into()))?;
@@ -296,10 +327,38 @@ fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
             "login" => r.last_login = num(k, v)?,
             "listed" => r.listed = opt_num(k, v)?,
             "was" => r.was_listed = v == "1",
+            "hosts" => {
+                for id in v.split(',').filter(|h| !h.is_empty()) {
+                    if r.hosts.len() < HOSTS_KEPT {
+                        r.hosts.push(num(k, id)?);
+                    }
+                }
+            }
             _ => {}
         }
     }
     Ok(r)
+}
+
+fn included<'a>(f: impl Iterator<Item = &'a str>) -> Result<Included, String> {
+    let mut i = Included::default();
+    for (k, v) in fields(f) {
+        match k {
+            "serial" => i.serial = if v == "-" { None } else { Some(num(k, v)?) },
+            "time" => i.time = num(k, v)?,
+            "loaded" => i.loaded = num(k, v)?,
+            "key" => i.key = (v != "-").then(|| v.to_string()),
+            "nets" => {
+                i.nets = v
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.parse::<Net>().map_err(|e| format!("nets entry {n:?}: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            _ => {}
+        }
+    }
+    Ok(i)
 }
 
 fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
@@ -371,13 +430,15 @@ pub fn render(st: &State) -> Vec<u8> {
             let _ = write!(s, "{}{}", if i > 0 { "," } else { "" }, if u.is_empty() { "%".into() } else { escape(u) });
         }
         let listed = r.listed.map_or("-".to_string(), |t| t.to_string());
-        let _ = writeln!(
-            s,
-            "\tlogins={}\tlogin={}\tlisted={listed}\twas={}",
-            r.logins,
-            r.last_login,
-            u8::from(r.was_listed)
-        );
+        let _ =
+            write!(s, "\tlogins={}\tlogin={}\tlisted={listed}\twas={}", r.logins, r.last_login, u8::from(r.was_listed));
+        if !r.hosts.is_empty() {
+            s.push_str("\thosts=");
+            for (i, h) in r.hosts.iter().enumerate() {
+                let _ = write!(s, "{}{h}", if i > 0 { "," } else { "" });
+            }
+        }
+        s.push('\n');
     }
     for (net, m) in &st.manual {
         let until = m.until.map_or("-".to_string(), |t| t.to_string());
@@ -387,6 +448,32 @@ pub fn render(st: &State) -> Vec<u8> {
     // kind skips these lines, and the checksum covers them anyway.
     for net in st.published.iter().flatten() {
         let _ = writeln!(s, "published\t{net}");
+    }
+    for h in &st.hosts {
+        let name = if h.name.is_empty() { "%".into() } else { escape(&h.name) };
+        let _ = writeln!(s, "host\t{name}\tseen={}", h.seen);
+    }
+    for (path, i) in &st.includes {
+        let serial = i.serial.map_or("-".to_string(), |n| n.to_string());
+        let _ = write!(
+            s,
+            "include\t{}\tserial={serial}\ttime={}\tloaded={}\tkey={}\tnets=",
+            escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())),
+            i.time,
+            i.loaded,
+            i.key.as_deref().unwrap_or("-")
+        );
+        for (n, net) in i.nets.iter().enumerate() {
+            let _ = write!(s, "{}{net}", if n > 0 { "," } else { "" });
+        }
+        s.push('\n');
+    }
+    if !st.dedup.is_empty() {
+        s.push_str("dedup\t");
+        for (n, h) in st.dedup.kept().enumerate() {
+            let _ = write!(s, "{}{h:016x}", if n > 0 { "," } else { "" });
+        }
+        s.push('\n');
     }
     let sum = crate::fnv1a(s.as_bytes());
     let _ = writeln!(s, "end\t{}\tfnv={sum:016x}", st.cursors.len() + st.records.len() + st.manual.len());
@@ -424,169 +511,5 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> State {
-        let mut st = State::default();
-        st.cursors.push(Cursor {
-            path: "/var/log/auth log".into(),
-            file: FileId { dev: 1, ino: 2, size: 3, mtime: 0 },
-            offset: 3,
-            fingerprint: 0xdead,
-            done: false,
-        });
-        let r = st.record("2001:db8::1".parse().unwrap());
-        r.first = 10;
-        r.last = 20;
-        r.hits[Rule::KexReset as usize] = 2;
-        r.recent = vec![10, 20];
-        r.users = vec![b"a,b=c%d\t\xff".to_vec(), Vec::new(), b"%".to_vec()];
-        r.listed = Some(20);
-        r.was_listed = true;
-        st.manual.insert(
-            "198.51.100.0/24".parse().unwrap(),
-            Manual { since: 5, until: Some(99), reason: "by hand\nx".into() },
-        );
-        let out = FileId { size: 12, mtime: 34, ..FileId::default() };
-        st.meta = Meta { due: Some(99), policy: 0xfeed, out, stale: true, generation: 7, published: true };
-        st.published = Some(["198.51.100.0/24".parse().unwrap(), "2001:db8::1/128".parse().unwrap()].into());
-        st
-    }
-
-    fn read_head_of(text: &[u8]) -> Option<Meta> {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("state");
-        std::fs::write(&p, text).unwrap();
-        read_head(&p).map(|(_, m)| m)
-    }
-
-    #[test]
-    fn a_meta_line_without_generation_or_published_set_reads_as_zero_and_unknown() {
-        let body = "badguys-state 1\nmeta\tdue=-\tpolicy=00000000000000ab\tout=1,2\tstale=0\n";
-        let text = format!("{body}end\t0\tfnv={:016x}\n", crate::fnv1a(body.as_bytes()));
-        let st = parse(text.as_bytes()).unwrap();
-        assert_eq!((st.meta.generation, st.meta.published, st.published), (0, false, None));
-        // An empty set that was recorded is not an unknown one.
-        let mut empty = State { published: Some(Default::default()), ..State::default() };
-        empty.meta.generation = 1;
-        let back = parse(&render(&empty)).unwrap();
-        assert_eq!((back.meta.generation, back.published), (1, Some(Default::default())));
-    }
-
-    #[test]
-    fn round_trip() {
-        let st = sample();
-        let text = render(&st);
-        let back = parse(&text).unwrap();
-        assert_eq!(back.cursors, st.cursors);
-        assert_eq!(back.records, st.records);
-        assert_eq!(back.manual, st.manual);
-        assert_eq!(back.journal, st.journal);
-        assert_eq!(back.meta, st.meta);
-        assert_eq!(back.published, st.published);
-        assert_eq!(read_head_of(&text).map(|m| m.stale), Some(true));
-        assert_eq!(read_head_of(&text).map(|m| m.generation), Some(7));
-        assert_eq!(render(&back), text);
-    }
-
-    /// `text` with its trailer's checksum made to match its body again.
-    fn resum(text: &str) -> Vec<u8> {
-        let start = text[..text.len() - 1].rfind('\n').unwrap() + 1;
-        let (body, end) = text.split_at(start);
-        let count = end.split('\t').nth(1).unwrap();
-        format!("{body}end\t{count}\tfnv={:016x}\n", crate::fnv1a(body.as_bytes())).into_bytes()
-    }
-
-    #[test]
-    fn oversized_record_fields_keep_their_newest_part() {
-        // What an older version (or a hand edit) may have written: more
-        // times and names than counting keeps.
-        let mut st = sample();
-        let r = st.records.values_mut().next().unwrap();
-        r.recent = (0..1500).collect();
-        r.users = (0..8).map(|i| format!("u{i}").into_bytes()).collect();
-        r.users.push(vec![b'x'; 1000]);
-        let back = parse(&render(&st)).unwrap();
-        let r = back.records.values().next().unwrap();
-        assert_eq!((r.recent.len(), r.recent[0], r.recent[RECENT_MAX - 1]), (RECENT_MAX, 500, 1499));
-        assert_eq!(r.users.len(), USERS_KEPT);
-        assert_eq!(r.users[0], b"u4");
-        assert_eq!(r.users[USERS_KEPT - 1], vec![b'x'; USER_MAX]);
-    }
-
-    #[test]
-    fn corruption_is_detected() {
-        let text = render(&sample());
-        let cut = text[..text.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
-        assert_eq!(parse(&text[..cut]).unwrap_err(), Corrupt::Truncated);
-        assert!(matches!(parse(&text[..text.len() - 8]).unwrap_err(), Corrupt::Line(_, _)));
-        assert_eq!(parse(b"garbage\n").unwrap_err(), Corrupt::NoHeader);
-        assert_eq!(parse(b"badguys-state 9\nend\t0\n").unwrap_err(), Corrupt::Newer(9));
-        let t = String::from_utf8(text.clone()).unwrap().replace("first=10", "first=ten");
-        assert_eq!(parse(t.as_bytes()).unwrap_err(), Corrupt::Checksum);
-        assert!(matches!(parse(&resum(&t)).unwrap_err(), Corrupt::Line(_, _)));
-        // Later versions' kinds and keys are ignored.
-        let t = String::from_utf8(text)
-            .unwrap()
-            .replace("end\t", "future\tx=1\nend\t")
-            .replace("\twas=1", "\twas=1\tnew=2");
-        assert!(parse(&resum(&t)).is_ok());
-        assert!(parse(&[0xff, 0xfe, 0]).is_err());
-    }
-
-    #[test]
-    fn every_changed_byte_is_detected() {
-        let text = render(&sample());
-        assert!(parse(&text).is_ok());
-        let mut t = text.clone();
-        for i in 0..text.len() {
-            for x in 1..=255u8 {
-                t[i] ^= x;
-                assert!(parse(&t).is_err(), "byte {i} ^ {x:#04x} went unnoticed:\n{}", String::from_utf8_lossy(&t));
-                t[i] ^= x;
-            }
-        }
-        // Nor is anything after the trailer, or a checksum that is not on
-        // the last line, or spelled another way.
-        let s = String::from_utf8(text.clone()).unwrap();
-        assert!(parse(format!("{s}# more\n").as_bytes()).is_err());
-        assert!(parse(format!("{s}\n").as_bytes()).is_err());
-        let upper = s.rsplit_once("fnv=").map(|(a, h)| format!("{a}fnv={}", h.to_uppercase())).unwrap();
-        assert_eq!(parse(upper.as_bytes()).unwrap_err(), Corrupt::Checksum);
-    }
-
-    #[test]
-    fn a_trailer_without_checksum_is_read_and_rewritten_with_one() {
-        let text = String::from_utf8(render(&sample())).unwrap();
-        let (old, _) = text.rsplit_once("\tfnv=").unwrap();
-        let old = format!("{old}\n");
-        assert!(old.ends_with("end\t3\n"), "{old}");
-        let st = parse(old.as_bytes()).unwrap();
-        assert_eq!(render(&st), text.as_bytes());
-    }
-
-    #[test]
-    fn read_refuses_an_untrusted_state_file() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("state");
-        std::fs::write(&p, render(&sample())).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(read(&p), Ok(Some(Ok(_)))));
-        assert!(read_head(&p).is_some());
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o620)).unwrap();
-        let e = read(&p).unwrap_err().to_string();
-        assert!(e.contains("state: is writable by group or others (mode 0620)"), "{e}");
-        assert!(read_head(&p).is_none());
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let link = d.path().join("link");
-        std::os::unix::fs::symlink(&p, &link).unwrap();
-        assert!(read(&link).unwrap_err().to_string().contains("is a symbolic link"));
-        assert!(read_head(&link).is_none());
-        if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
-            assert!(read(&p).unwrap_err().to_string().contains("owned by uid 65534"));
-        }
-    }
-}
+#[path = "statefile_tests.rs"]
+mod tests;

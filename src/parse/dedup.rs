@@ -1,0 +1,112 @@
+//! Duplicate suppression for a collector's fleet file: RELP resends and
+//! journal-upload resumes deliver some lines twice. A line identical in
+//! stamp, host, program, pid and message to one of the last
+//! [`DEDUP_MAX`] sshd lines read is a duplicate. sshd's messages carry the
+//! client port, so two real attempts differ; a resend carries the sender's
+//! own stamp (`timereported`), so it is byte for byte the line it repeats.
+//! Bounded: a set of 64-bit hashes and their order, oldest dropped first.
+//! The newest [`DEDUP_KEPT`] are kept in the state, so that a resend read
+//! by the next run is caught too.
+
+use std::collections::{HashSet, VecDeque};
+
+/// The most line hashes remembered.
+pub const DEDUP_MAX: usize = 64 * 1024;
+/// The newest hashes kept in the state file between runs: a resend after
+/// a collector restart repeats the sender's window of unacknowledged
+/// lines (RELP: a few hundred), journal-upload the entry at its cursor.
+pub const DEDUP_KEPT: usize = 4096;
+
+/// Hashes of the sshd lines read lately.
+#[derive(Clone, Debug, Default)]
+pub struct Dedup {
+    set: HashSet<u64, foldhash::fast::FixedState>,
+    order: VecDeque<u64>,
+}
+
+impl PartialEq for Dedup {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Dedup {}
+
+impl Dedup {
+    /// The hash of a line's parts that make it the same line.
+    pub fn key(stamp: &[u8], host: &[u8], program: &[u8], pid: Option<u32>, message: &[u8]) -> u64 {
+        let mut h = crate::fnv1a(stamp);
+        for part in [host, program, &pid.unwrap_or(u32::MAX).to_le_bytes()[..], message] {
+            h = (h ^ crate::fnv1a(part)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(17);
+        }
+        h
+    }
+
+    /// Records `key`; true when it was seen already (a duplicate).
+    pub fn seen(&mut self, key: u64) -> bool {
+        if !self.set.insert(key) {
+            return true;
+        }
+        self.order.push_back(key);
+        if self.order.len() > DEDUP_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        false
+    }
+
+    /// The newest [`DEDUP_KEPT`] hashes, oldest first (for the state file).
+    pub fn kept(&self) -> impl Iterator<Item = u64> + '_ {
+        self.order.iter().skip(self.order.len().saturating_sub(DEDUP_KEPT)).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_remembers_the_newest() {
+        let mut d = Dedup::default();
+        for k in 0..(DEDUP_MAX as u64 + 10) {
+            assert!(!d.seen(k));
+        }
+        assert_eq!(d.len(), DEDUP_MAX);
+        assert!(d.seen(DEDUP_MAX as u64 + 9));
+        // The oldest were forgotten.
+        assert!(!d.seen(0));
+        // The state file keeps the newest few, oldest first.
+        let kept: Vec<u64> = d.kept().collect();
+        assert_eq!((kept.len(), kept.last()), (DEDUP_KEPT, Some(&0)));
+    }
+
+    #[test]
+    fn port_pid_and_host_tell_lines_apart() {
+        let a = Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1");
+        assert_ne!(
+            a,
+            Dedup::key(b"2026-12-01T19:47:14Z", b"h2", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1")
+        );
+        assert_ne!(
+            a,
+            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(2), b"Invalid user a from 192.0.2.1 port 1")
+        );
+        assert_ne!(
+            a,
+            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 2")
+        );
+        assert_eq!(
+            a,
+            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1")
+        );
+    }
+}

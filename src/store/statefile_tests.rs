@@ -1,0 +1,178 @@
+//! Tests of the state file format: round trips, old files, corruption.
+use super::*;
+
+fn sample() -> State {
+    let mut st = State::default();
+    st.cursors.push(Cursor {
+        path: "/var/log/auth log".into(),
+        file: FileId { dev: 1, ino: 2, size: 3, mtime: 0 },
+        offset: 3,
+        fingerprint: 0xdead,
+        done: false,
+    });
+    let r = st.record("2001:db8::1".parse().unwrap());
+    r.first = 10;
+    r.last = 20;
+    r.hits[Rule::KexReset as usize] = 2;
+    r.recent = vec![10, 20];
+    r.users = vec![b"a,b=c%d\t\xff".to_vec(), Vec::new(), b"%".to_vec()];
+    r.listed = Some(20);
+    r.was_listed = true;
+    r.hosts = vec![1, 0];
+    st.hosts = vec![Host { seen: 3, ..Host::default() }, Host { name: b"web 1".to_vec(), seen: 4, ..Host::default() }];
+    st.includes.insert(
+        "/etc/badguys fleet".into(),
+        Included {
+            serial: Some(77),
+            time: 70,
+            loaded: 71,
+            key: Some("0011".into()),
+            nets: vec!["192.0.2.9".parse().unwrap(), "2001:db8::/48".parse().unwrap()],
+        },
+    );
+    st.dedup.seen(0xabc);
+    st.dedup.seen(0xdef);
+    st.manual
+        .insert("198.51.100.0/24".parse().unwrap(), Manual { since: 5, until: Some(99), reason: "by hand\nx".into() });
+    let out = FileId { size: 12, mtime: 34, ..FileId::default() };
+    st.meta = Meta { due: Some(99), policy: 0xfeed, out, stale: true, generation: 7, published: true };
+    st.published = Some(["198.51.100.0/24".parse().unwrap(), "2001:db8::1/128".parse().unwrap()].into());
+    st
+}
+
+fn read_head_of(text: &[u8]) -> Option<Meta> {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("state");
+    std::fs::write(&p, text).unwrap();
+    read_head(&p).map(|(_, m)| m)
+}
+
+#[test]
+fn a_meta_line_without_generation_or_published_set_reads_as_zero_and_unknown() {
+    let body = "badguys-state 1\nmeta\tdue=-\tpolicy=00000000000000ab\tout=1,2\tstale=0\n";
+    let text = format!("{body}end\t0\tfnv={:016x}\n", crate::fnv1a(body.as_bytes()));
+    let st = parse(text.as_bytes()).unwrap();
+    assert_eq!((st.meta.generation, st.meta.published, st.published), (0, false, None));
+    // An empty set that was recorded is not an unknown one.
+    let mut empty = State { published: Some(Default::default()), ..State::default() };
+    empty.meta.generation = 1;
+    let back = parse(&render(&empty)).unwrap();
+    assert_eq!((back.meta.generation, back.published), (1, Some(Default::default())));
+}
+
+#[test]
+fn round_trip() {
+    let st = sample();
+    let text = render(&st);
+    let back = parse(&text).unwrap();
+    assert_eq!(back.cursors, st.cursors);
+    assert_eq!(back.records, st.records);
+    assert_eq!(back.manual, st.manual);
+    assert_eq!(back.journal, st.journal);
+    assert_eq!(back.meta, st.meta);
+    assert_eq!(back.published, st.published);
+    assert_eq!(back.hosts, st.hosts);
+    assert_eq!(back.includes, st.includes);
+    assert_eq!(back.dedup, st.dedup);
+    assert_eq!(read_head_of(&text).map(|m| m.stale), Some(true));
+    assert_eq!(read_head_of(&text).map(|m| m.generation), Some(7));
+    assert_eq!(render(&back), text);
+}
+
+/// `text` with its trailer's checksum made to match its body again.
+fn resum(text: &str) -> Vec<u8> {
+    let start = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let (body, end) = text.split_at(start);
+    let count = end.split('\t').nth(1).unwrap();
+    format!("{body}end\t{count}\tfnv={:016x}\n", crate::fnv1a(body.as_bytes())).into_bytes()
+}
+
+#[test]
+fn oversized_record_fields_keep_their_newest_part() {
+    // What an older version (or a hand edit) may have written: more
+    // times and names than counting keeps.
+    let mut st = sample();
+    let r = st.records.values_mut().next().unwrap();
+    r.recent = (0..1500).collect();
+    r.users = (0..8).map(|i| format!("u{i}").into_bytes()).collect();
+    r.users.push(vec![b'x'; 1000]);
+    let back = parse(&render(&st)).unwrap();
+    let r = back.records.values().next().unwrap();
+    assert_eq!((r.recent.len(), r.recent[0], r.recent[RECENT_MAX - 1]), (RECENT_MAX, 500, 1499));
+    assert_eq!(r.users.len(), USERS_KEPT);
+    assert_eq!(r.users[0], b"u4");
+    assert_eq!(r.users[USERS_KEPT - 1], vec![b'x'; USER_MAX]);
+}
+
+#[test]
+fn corruption_is_detected() {
+    let text = render(&sample());
+    let cut = text[..text.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(parse(&text[..cut]).unwrap_err(), Corrupt::Truncated);
+    assert!(matches!(parse(&text[..text.len() - 8]).unwrap_err(), Corrupt::Line(_, _)));
+    assert_eq!(parse(b"garbage\n").unwrap_err(), Corrupt::NoHeader);
+    assert_eq!(parse(b"badguys-state 9\nend\t0\n").unwrap_err(), Corrupt::Newer(9));
+    let t = String::from_utf8(text.clone()).unwrap().replace("first=10", "first=ten");
+    assert_eq!(parse(t.as_bytes()).unwrap_err(), Corrupt::Checksum);
+    assert!(matches!(parse(&resum(&t)).unwrap_err(), Corrupt::Line(_, _)));
+    // Later versions' kinds and keys are ignored.
+    let t =
+        String::from_utf8(text).unwrap().replace("end\t", "future\tx=1\nend\t").replace("\twas=1", "\twas=1\tnew=2");
+    assert!(parse(&resum(&t)).is_ok());
+    assert!(parse(&[0xff, 0xfe, 0]).is_err());
+}
+
+#[test]
+fn every_changed_byte_is_detected() {
+    let text = render(&sample());
+    assert!(parse(&text).is_ok());
+    let mut t = text.clone();
+    for i in 0..text.len() {
+        for x in 1..=255u8 {
+            t[i] ^= x;
+            assert!(parse(&t).is_err(), "byte {i} ^ {x:#04x} went unnoticed:\n{}", String::from_utf8_lossy(&t));
+            t[i] ^= x;
+        }
+    }
+    // Nor is anything after the trailer, or a checksum that is not on
+    // the last line, or spelled another way.
+    let s = String::from_utf8(text.clone()).unwrap();
+    assert!(parse(format!("{s}# more\n").as_bytes()).is_err());
+    assert!(parse(format!("{s}\n").as_bytes()).is_err());
+    let upper = s.rsplit_once("fnv=").map(|(a, h)| format!("{a}fnv={}", h.to_uppercase())).unwrap();
+    assert_eq!(parse(upper.as_bytes()).unwrap_err(), Corrupt::Checksum);
+}
+
+#[test]
+fn a_trailer_without_checksum_is_read_and_rewritten_with_one() {
+    let text = String::from_utf8(render(&sample())).unwrap();
+    let (old, _) = text.rsplit_once("\tfnv=").unwrap();
+    let old = format!("{old}\n");
+    assert!(old.ends_with("end\t3\n"), "{old}");
+    let st = parse(old.as_bytes()).unwrap();
+    assert_eq!(render(&st), text.as_bytes());
+}
+
+#[test]
+fn read_refuses_an_untrusted_state_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("state");
+    std::fs::write(&p, render(&sample())).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(matches!(read(&p), Ok(Some(Ok(_)))));
+    assert!(read_head(&p).is_some());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let e = read(&p).unwrap_err().to_string();
+    assert!(e.contains("state: is writable by group or others (mode 0620)"), "{e}");
+    assert!(read_head(&p).is_none());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    assert!(read(&link).unwrap_err().to_string().contains("is a symbolic link"));
+    assert!(read_head(&link).is_none());
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("owned by uid 65534"));
+    }
+}
