@@ -215,8 +215,10 @@ mod tests {
              flush set inet badguys badguys6_hosts\nflush set inet badguys badguys6\n"
         );
         let before = e.clone();
-        let mut now: Vec<Net> =
-            ["192.0.2.0/24", "198.51.100.3", "2001:db8::1", "2001:db8:1::/48"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut now: Vec<Net> = ["192.0.2.0/24", "198.51.100.3", "2001:db8::1", "2001:db8:1::/48"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         now.sort();
         assert_eq!(
             diff_script(&t, &before, &now),
@@ -224,10 +226,7 @@ mod tests {
              add element inet badguys badguys4_hosts { 198.51.100.3 }\n"
         );
         assert_eq!(diff_script(&t, &now, &now), "");
-        assert_eq!(
-            diff_script(&t, &[], &now[..1]),
-            "add element inet badguys badguys4 { 192.0.2.0/24 }\n",
-        );
+        assert_eq!(diff_script(&t, &[], &now[..1]), "add element inet badguys badguys4 { 192.0.2.0/24 }\n",);
         assert!(valid_name("badguys4") && !valid_name("x; flush ruleset") && !valid_name("") && !valid_name("4x"));
         assert!(valid_name(&"a".repeat(58)) && !valid_name(&"a".repeat(59)));
     }
