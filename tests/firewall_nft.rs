@@ -362,3 +362,69 @@ fn listed_host_cannot_reach_a_dnat_published_port() {
     let v4 = chain.lines().find(|l| l.contains("@badguys4_hosts")).unwrap();
     assert!(!v4.contains("counter packets 0 "), "dropped by badguys' forward chain:\n{chain}");
 }
+
+/// `f` run in a thread that has entered `ns`'s network namespace: the
+/// children it starts (nft) inherit it.
+fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let fd = std::fs::File::open(format!("/run/netns/{}", ns.name)).unwrap();
+    std::thread::spawn(move || {
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+fn nets(list: &[&str]) -> Vec<badguys::addr::Net> {
+    let mut v: Vec<badguys::addr::Net> = list.iter().map(|s| s.parse().unwrap()).collect();
+    v.sort();
+    v
+}
+
+fn nft_target() -> badguys::firewall::Firewall {
+    badguys::firewall::Firewall::Nftables(badguys::firewall::NftTarget {
+        family: "inet".into(),
+        table: "badguys".into(),
+        set4: "badguys4".into(),
+        set6: "badguys6".into(),
+    })
+}
+
+/// A reconcile that knows the published set sends only the difference
+/// (an element added by hand outside the list survives it, which a flush
+/// would drop); when the kernel set was changed behind badguys' back so
+/// that a `delete element` fails, the whole transaction fails and the
+/// replace falls back to a flush and refill: the sets end up holding
+/// exactly the new list either way.
+#[test]
+fn reconcile_sends_the_difference_and_falls_back_to_a_full_replace() {
+    if !nft_available() {
+        return;
+    }
+    let ns = loaded("diff");
+    let old = nets(&["192.0.2.1", "192.0.2.3", "198.51.100.0/24", "2001:db8::1", "2001:db8:1::/48"]);
+    let new = nets(&["192.0.2.3", "192.0.2.5", "198.51.100.0/24", "2001:db8::7", "2001:db8:1::/48"]);
+    let file = std::path::PathBuf::from("/nonexistent");
+    let (o, f) = (old.clone(), file.clone());
+    in_netns(&ns, move || nft_target().replace(&o, &f, &[], None)).unwrap();
+    assert_eq!(ns.set("badguys4_hosts"), ["192.0.2.1", "192.0.2.3"]);
+
+    // The difference: one IPv4 host and one IPv6 host out, one of each in.
+    ns.nft(&["add", "element", "inet", "badguys", "badguys4_hosts", "{ 203.0.113.9 }"]);
+    let (o, n, f) = (old.clone(), new.clone(), file.clone());
+    in_netns(&ns, move || nft_target().replace(&n, &f, &[], Some(&o))).unwrap();
+    assert_eq!(ns.set("badguys4_hosts"), ["192.0.2.3", "192.0.2.5", "203.0.113.9"], "only the difference was sent");
+    assert_eq!(ns.set("badguys4"), ["198.51.100.0/24"]);
+    assert_eq!(ns.set("badguys6_hosts"), ["2001:db8::7"]);
+    assert_eq!(ns.set("badguys6"), ["2001:db8:1::/48"]);
+
+    // Behind our back: 192.0.2.5 removed by hand. Going back to `old`
+    // deletes it: nft refuses the transaction, the full replace follows.
+    ns.nft(&["delete", "element", "inet", "badguys", "badguys4_hosts", "{ 192.0.2.5 }"]);
+    let (o, n, f) = (old.clone(), new.clone(), file.clone());
+    in_netns(&ns, move || nft_target().replace(&o, &f, &[], Some(&n))).unwrap();
+    assert_eq!(ns.set("badguys4_hosts"), ["192.0.2.1", "192.0.2.3"], "flushed and refilled");
+    assert_eq!(ns.set("badguys4"), ["198.51.100.0/24"]);
+    assert_eq!(ns.set("badguys6_hosts"), ["2001:db8::1"]);
+    assert_eq!(ns.set("badguys6"), ["2001:db8:1::/48"]);
+}

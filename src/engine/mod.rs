@@ -120,6 +120,9 @@ pub struct Engine<'c> {
     pub list_seen: FileId,
     /// Say at info level what publishing did (sync); else at debug.
     pub loud: bool,
+    /// The firewall holds the published set: this engine's last replace
+    /// went through, so the next one need only send the difference.
+    fw_known: bool,
     /// journalctl answered its `--version` probe (asked only when the
     /// journal was chosen for want of the default log).
     journal_probed: bool,
@@ -168,6 +171,7 @@ impl<'c> Engine<'c> {
             file_lags: false,
             list_seen: FileId::stamp_of(&cfg.output.out),
             loud: false,
+            fw_known: false,
             journal_probed: false,
             history: None,
             day_batch: DayBatch::new(),
@@ -362,6 +366,8 @@ impl<'c> Engine<'c> {
                     ));
                 }
                 if done.written || reload || self.stale {
+                    let known = before.as_ref().filter(|_| self.fw_known && !self.stale);
+                    let previous: Option<Vec<Net>> = known.map(|s| s.iter().copied().collect());
                     // Until the replace is through, file and firewall may lag.
                     self.stale = true;
                     // Entries the last run did not publish get their open
@@ -371,9 +377,10 @@ impl<'c> Engine<'c> {
                     } else {
                         Vec::new()
                     };
-                    let res = cfg.output.firewall.replace(&list, out, &new);
+                    let res = cfg.output.firewall.replace(&list, out, &new, previous.as_deref());
                     debug!("{}: {} entries, full replace", cfg.output.firewall.name(), list.len());
                     done.reloaded = res.is_ok();
+                    self.fw_known = res.is_ok();
                     res
                 } else {
                     self.say(format_args!("{} unchanged: nothing written, firewall not reloaded", out.display()));

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use crate::addr::Net;
 use crate::Error;
 
-pub use nftables::{script as nft_script, valid_name, NftTarget};
+pub use nftables::{diff_script as nft_diff_script, script as nft_script, valid_name, NftTarget};
 pub use pf::PfTarget;
 
 /// The firewall settings as given (`--firewall`, `--table`, `--nft-table`,
@@ -108,10 +108,15 @@ impl Firewall {
     /// were not published before (see [`added`]): pf kills their states.
     /// nftables needs nothing more: the badguys chains look at every
     /// packet, those of connections already open included.
-    pub fn replace(&self, entries: &[Net], file: &Path, new: &[Net]) -> Result<(), Error> {
+    ///
+    /// `previous` is what the firewall holds now, when the caller knows it
+    /// (its own last publish): nftables then sends only the difference,
+    /// and falls back to flushing and refilling the sets when that fails.
+    /// pf always swaps the table whole (`-T replace` is atomic and fast).
+    pub fn replace(&self, entries: &[Net], file: &Path, new: &[Net], previous: Option<&[Net]>) -> Result<(), Error> {
         match self {
             Firewall::Pf(t) => t.replace(file, new),
-            Firewall::Nftables(t) => t.replace(entries),
+            Firewall::Nftables(t) => t.replace(entries, previous),
             Firewall::None => Ok(()),
         }
     }

@@ -11,8 +11,19 @@
 //! four: nft applies a whole input as one netlink batch, so the sets are
 //! never seen half-filled. Each set gets one `add element` statement: the
 //! kernel needs no chunking at these sizes.
+//!
+//! That flush and refill holds the lock for seconds at 1,000,000 entries,
+//! so when the caller knows what the sets hold (the list it published
+//! last) a replace sends only the difference: one transaction of `delete
+//! element` then `add element` statements. A `delete element` of an
+//! element the set does not hold (removed by hand, merged by auto-merge
+//! into a wider interval) fails the whole transaction, which then changes
+//! nothing: the replace falls back to the flush and refill.
 
+use std::cmp::Ordering;
 use std::fmt::Write;
+
+use tracing::{debug, warn};
 
 use crate::addr::{collapse, Net};
 use crate::Error;
@@ -34,7 +45,23 @@ pub fn host_set(set: &str) -> String {
 }
 
 impl NftTarget {
-    pub fn replace(&self, entries: &[Net]) -> Result<(), Error> {
+    /// Makes the sets hold `entries` (sorted): the difference from
+    /// `previous` (sorted, what the sets hold) when given, else or when
+    /// that fails a flush and refill.
+    pub fn replace(&self, entries: &[Net], previous: Option<&[Net]>) -> Result<(), Error> {
+        if let Some(previous) = previous {
+            let diff = diff_script(self, previous, entries);
+            if diff.is_empty() {
+                return Ok(());
+            }
+            match super::run("nft", &["-f", "-"], Some(diff.as_bytes())) {
+                Ok(()) => {
+                    debug!("nftables: {} entries, difference sent", entries.len());
+                    return Ok(());
+                }
+                Err(e) => warn!("nftables: the sets differ from the last publish ({e}): flushing and refilling them"),
+            }
+        }
         super::run("nft", &["-f", "-"], Some(script(self, entries).as_bytes()))
     }
 
@@ -109,6 +136,45 @@ pub fn script(t: &NftTarget, entries: &[Net]) -> String {
     s
 }
 
+/// The transaction that turns sets holding `before` into sets holding
+/// `now` (both sorted, compared as [`script`] would fill them): the
+/// deletions first, so that a network can give way to a narrower one.
+/// Empty when nothing changes.
+pub fn diff_script(t: &NftTarget, before: &[Net], now: &[Net]) -> String {
+    let (before, now) = (collapse(before), collapse(now));
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    let (mut b, mut n) = (before.iter().peekable(), now.iter().peekable());
+    loop {
+        match (b.peek(), n.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                b.next();
+                n.next();
+            }
+            (Some(x), Some(y)) if x.cmp(y) == Ordering::Greater => added.extend(n.next()),
+            (Some(_), _) => removed.extend(b.next()),
+            (None, Some(_)) => added.extend(n.next()),
+            (None, None) => break,
+        }
+    }
+    let mut s = String::new();
+    for (verb, list) in [("delete", &removed), ("add", &added)] {
+        for (set, list) in t.split(list) {
+            if list.is_empty() {
+                continue;
+            }
+            let _ = write!(s, "{verb} element {} {} {} {{ ", t.family, t.table, set);
+            for (k, n) in list.iter().enumerate() {
+                if k > 0 {
+                    s.push_str(", ");
+                }
+                let _ = write!(s, "{n}");
+            }
+            s.push_str(" }\n");
+        }
+    }
+    s
+}
+
 /// Whether `name` is safe to put in an nft script: a letter, then letters,
 /// digits and underscores; short enough that its host set's name (six
 /// more bytes) stays within nft's 64.
@@ -148,6 +214,19 @@ mod tests {
             "flush set inet badguys badguys4_hosts\nflush set inet badguys badguys4\n\
              flush set inet badguys badguys6_hosts\nflush set inet badguys badguys6\n"
         );
+        let before = e.clone();
+        let mut now: Vec<Net> = ["192.0.2.0/24", "198.51.100.3", "2001:db8::1", "2001:db8:1::/48"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        now.sort();
+        assert_eq!(
+            diff_script(&t, &before, &now),
+            "delete element inet badguys badguys4_hosts { 198.51.100.1 }\n\
+             add element inet badguys badguys4_hosts { 198.51.100.3 }\n"
+        );
+        assert_eq!(diff_script(&t, &now, &now), "");
+        assert_eq!(diff_script(&t, &[], &now[..1]), "add element inet badguys badguys4 { 192.0.2.0/24 }\n",);
         assert!(valid_name("badguys4") && !valid_name("x; flush ruleset") && !valid_name("") && !valid_name("4x"));
         assert!(valid_name(&"a".repeat(58)) && !valid_name(&"a".repeat(59)));
     }
