@@ -328,29 +328,30 @@ fn fingerprint(head: &[u8]) -> u64 {
 
 /// Reads into `buf` until it is full, the end, or any error: how much.
 fn read_upto(r: &mut dyn Read, buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    n
+    read_some(r, buf).0
 }
 
+/// Reads into `buf` until it is full or the end; an error is an error.
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    match read_some(r, buf) {
+        (_, Some(e)) => Err(e),
+        (n, None) => Ok(n),
+    }
+}
+
+/// Reads into `buf` until it is full, the end, or an error (other than an
+/// interruption): how much came, and the error that stopped it.
+fn read_some(r: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 #[cfg(test)]
