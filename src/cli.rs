@@ -66,6 +66,8 @@ pub enum Command {
     Reload(OutputArgs),
     /// List the rules, their names and example messages.
     Rules,
+    /// Show what each line of a log does: the rule and address, or why nothing matched.
+    Test(TestArgs),
     /// Summarise state and history: totals, rules, days, countries, networks, users, hosts, bans.
     Stats(StatsArgs),
     /// Write one self-contained HTML report with charts and a world map.
@@ -145,6 +147,25 @@ pub struct ScanArgs {
     /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expire: Option<i64>,
+}
+
+/// `badguys test`: reads a log, writes nothing.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Rules to try: comma-separated names, `default`, or `all`
+    /// [default: the configured rules (`rules` in the config file), else the default rules].
+    #[arg(long, value_name = "LIST", value_parser = parse_rules)]
+    pub rules: Option<RuleSet>,
+    /// Threshold the summary explains [default: the configured one].
+    #[arg(long, value_name = "N", value_parser = parse_threshold)]
+    pub threshold: Option<u32>,
+    /// Print only the messages of sshd lines that no rule took, one per line
+    /// (for `sort | uniq -c`).
+    #[arg(long)]
+    pub only_missed: bool,
+    /// The log to read; `-` or nothing is standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub mod firewall;
 pub mod geo;
 pub mod hooks;
 pub mod include;
+pub mod linetest;
 pub mod logging;
 pub mod parse;
 pub mod report;

@@ -13,6 +13,7 @@ mod history;
 mod include;
 mod inputs;
 mod journal;
+mod linetest;
 mod live;
 mod package;
 mod props;
