@@ -141,6 +141,10 @@ pub struct ScanArgs {
     /// Attacks needed before an address is listed [default: 1].
     #[arg(long, value_name = "N", value_parser = parse_threshold)]
     pub threshold: Option<u32>,
+    /// Count, record and list IPv6 attackers per network of this length
+    /// (128 = per address) [default: 64].
+    #[arg(long, value_name = "LEN", value_parser = parse_ipv6_prefix)]
+    pub ipv6_prefix: Option<u8>,
     /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub window: Option<i64>,
@@ -419,6 +423,14 @@ pub fn parse_threshold(v: &str) -> Result<u32, String> {
         return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
     }
     Ok(n as u32)
+}
+
+/// `--ipv6-prefix`: 32 to 128 (a network wider than /32 is never listed).
+pub fn parse_ipv6_prefix(v: &str) -> Result<u8, String> {
+    match v.parse::<u8>() {
+        Ok(n) if (32..=128).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a prefix length between 32 and 128")),
+    }
 }
 
 /// A hook command line, split into words without a shell.

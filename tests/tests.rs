@@ -12,6 +12,7 @@ mod geo;
 mod history;
 mod include;
 mod inputs;
+mod ipv6prefix;
 mod journal;
 mod linetest;
 mod live;
