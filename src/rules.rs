@@ -40,10 +40,15 @@ impl Policy {
         }
     }
 
-    /// What a record's key lists: the host, or its IPv6 network.
+    /// What a record's key lists: the host, or its IPv6 network. A key
+    /// that is no network address of this length was made per address
+    /// (by a `sync --ipv6-prefix 128` that a later `ban` or `list` was not
+    /// told of): it stays a host, never widens.
     pub fn net(&self, key: IpAddr) -> Net {
         match key {
-            IpAddr::V6(_) if self.ipv6_prefix < 128 => Net::new(key, self.ipv6_prefix).unwrap_or(Net::host(key)),
+            IpAddr::V6(_) if self.ipv6_prefix < 128 && self.key(key) == key => {
+                Net::new(key, self.ipv6_prefix).unwrap_or(Net::host(key))
+            }
             _ => Net::host(key),
         }
     }
@@ -364,5 +369,20 @@ mod tests {
             })
             .collect();
         assert_eq!(why, [(lo, "allowed 127.0.0.0/8 Reserved(\"loopback\")".to_string()), (x, "accepted".to_string())]);
+    }
+
+    #[test]
+    fn ipv6_keys_are_networks_and_per_address_keys_stay_hosts() {
+        let p = Policy::default();
+        let a: IpAddr = "2001:db8:1:2::77".parse().unwrap();
+        let k = p.key(a);
+        assert_eq!(k, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(p.net(k).to_string(), "2001:db8:1:2::/64");
+        // A key made per address is listed as the host, never widened.
+        assert_eq!(p.net(a).to_string(), "2001:db8:1:2::77");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!((p.key(v4), p.net(v4).to_string()), (v4, "192.0.2.7".to_string()));
+        let per = Policy { ipv6_prefix: 128, ..Policy::default() };
+        assert_eq!((per.key(a), per.net(a).to_string()), (a, "2001:db8:1:2::77".to_string()));
     }
 }

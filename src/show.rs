@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::addr::{ip_order, Net};
+use crate::addr::ip_order;
 use crate::allow::AllowSource;
 use crate::config::Config;
 use crate::engine::Batch;
@@ -205,10 +205,7 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
     let expire =
         |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
     let host = hostname();
-    // A record keyed by an IPv6 network address shows as its network; one
-    // made per address (--ipv6-prefix 128 in sync, which `list` is not
-    // told) as the address.
-    let shown = |ip: IpAddr| if cfg.policy.key(ip) == ip { cfg.policy.net(ip) } else { Net::host(ip) };
+    let shown = |ip: IpAddr| cfg.policy.net(ip);
     if !json {
         writeln!(o, "{:<40} {:<20} {:<20} {:<8} {:<20} hits", "address", "first", "last", "source", "expires")?;
     }
