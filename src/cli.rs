@@ -68,6 +68,8 @@ pub enum Command {
     Reload(OutputArgs),
     /// List the rules, their names and example messages.
     Rules,
+    /// Show what each line of a log does: the rule and address, or why nothing matched.
+    Test(TestArgs),
     /// Summarise state and history: totals, rules, days, countries, networks, users, hosts, bans.
     Stats(StatsArgs),
     /// Write one self-contained HTML report with charts and a world map.
@@ -141,6 +143,10 @@ pub struct ScanArgs {
     /// Attacks needed before an address is listed [default: 1].
     #[arg(long, value_name = "N", value_parser = parse_threshold)]
     pub threshold: Option<u32>,
+    /// Count, record and list IPv6 attackers per network of this length
+    /// (128 = per address) [default: 64].
+    #[arg(long, value_name = "LEN", value_parser = parse_ipv6_prefix)]
+    pub ipv6_prefix: Option<u8>,
     /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub window: Option<i64>,
@@ -170,6 +176,25 @@ pub struct IncludeArgs {
     /// Warn about a host whose last event is older than this (e.g. 1h) [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub host_silence: Option<i64>,
+}
+
+/// `badguys test`: reads a log, writes nothing.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Rules to try: comma-separated names, `default`, or `all`
+    /// [default: the configured rules (`rules` in the config file), else the default rules].
+    #[arg(long, value_name = "LIST", value_parser = parse_rules)]
+    pub rules: Option<RuleSet>,
+    /// Threshold the summary explains [default: the configured one].
+    #[arg(long, value_name = "N", value_parser = parse_threshold)]
+    pub threshold: Option<u32>,
+    /// Print only the messages of sshd lines that no rule took, one per line
+    /// (for `sort | uniq -c`).
+    #[arg(long)]
+    pub only_missed: bool,
+    /// The log to read; `-` or nothing is standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +461,14 @@ pub fn parse_threshold(v: &str) -> Result<u32, String> {
         return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
     }
     Ok(n as u32)
+}
+
+/// `--ipv6-prefix`: 32 to 128 (a network wider than /32 is never listed).
+pub fn parse_ipv6_prefix(v: &str) -> Result<u8, String> {
+    match v.parse::<u8>() {
+        Ok(n) if (32..=128).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a prefix length between 32 and 128")),
+    }
 }
 
 /// A hook command line, split into words without a shell.

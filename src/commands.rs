@@ -282,6 +282,21 @@ pub fn rules() -> Result<(), Error> {
     show::rules(&mut io::stdout().lock()).map_err(stdout_error)
 }
 
+/// `test`: each line of FILE (or standard input) through the scanner;
+/// reads the configuration, writes nothing (no state, list or lock).
+pub fn test(cfg: &Config, a: &crate::cli::TestArgs) -> Result<(), Error> {
+    let opt = crate::linetest::Options { rules: cfg.rules, policy: cfg.policy, only_missed: a.only_missed };
+    let mut input: Box<dyn io::BufRead> = match a.file.as_deref().filter(|p| !crate::source::is_stdin(p)) {
+        Some(p) => Box::new(io::BufReader::with_capacity(
+            256 * 1024,
+            std::fs::File::open(p).map_err(|err| Error::Input { path: p.to_path_buf(), err })?,
+        )),
+        None => Box::new(io::stdin().lock()),
+    };
+    let mut o = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    crate::linetest::run(&mut input, &mut o, &opt).and_then(|()| o.flush()).map_err(stdout_error)
+}
+
 /// `watch`: the sandbox, then the loop.
 pub fn watch(cfg: &Config) -> Result<(), Error> {
     crate::sandbox::restrict(cfg)?;

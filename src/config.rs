@@ -155,6 +155,7 @@ struct Raw {
     rules: Option<RuleSet>,
     ban_accepted: bool,
     threshold: Option<u32>,
+    ipv6_prefix: Option<u8>,
     window: Option<i64>,
     expire: Option<i64>,
     out: Option<PathBuf>,
@@ -195,6 +196,7 @@ impl Raw {
             "rules" => self.rules = Some(parse_rules(v)?),
             "ban-accepted" => self.ban_accepted = parse_yes(v)?,
             "threshold" => self.threshold = Some(parse_threshold(v)?),
+            "ipv6-prefix" => self.ipv6_prefix = Some(crate::cli::parse_ipv6_prefix(v)?),
             "window" => self.window = Some(parse_duration(v)?),
             "expire" => self.expire = Some(parse_duration(v)?),
             "out" => self.out = Some(path()),
@@ -258,6 +260,7 @@ impl Raw {
         if let Some(s) = scan {
             over(&s.rules, &mut self.rules);
             over(&s.threshold, &mut self.threshold);
+            over(&s.ipv6_prefix, &mut self.ipv6_prefix);
             self.no_rotated |= s.no_rotated;
             self.journal |= s.journal;
             self.ban_accepted |= s.ban_accepted;
@@ -376,6 +379,7 @@ impl Config {
             window: raw.window,
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
+            ipv6_prefix: raw.ipv6_prefix.unwrap_or(64),
         };
         let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
         let history = crate::store::history::path_for(&state, raw.history.as_deref());

@@ -27,6 +27,7 @@ pub mod fleet;
 pub mod geo;
 pub mod hooks;
 pub mod include;
+pub mod linetest;
 pub mod logging;
 pub mod parse;
 pub mod report;

@@ -54,6 +54,10 @@ fn main() -> Status {
             badguys::logging::init(cli.verbose, cli.quiet, false);
             commands::rules().map_err(Into::into)
         }
+        Command::Test(a) => {
+            let scan = badguys::cli::ScanArgs { rules: a.rules, threshold: a.threshold, ..Default::default() };
+            start(load(Some(&scan), &Default::default(), None)).and_then(|c| Ok(commands::test(&c, a)?))
+        }
         Command::Stats(a) => start(load_see(None, &a.output, None, see(&a.view.history, &a.view.geo)))
             .and_then(|c| Ok(commands::stats(&c, a)?)),
         Command::Report(a) => start(load_see(None, &a.output, None, see(&a.view.history, &a.view.geo)))

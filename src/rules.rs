@@ -24,11 +24,39 @@ pub struct Policy {
     pub expire: Option<i64>,
     /// List addresses that logged in successfully, too.
     pub ban_accepted: bool,
+    /// IPv6 addresses are counted, recorded and listed per network of this
+    /// length (`--ipv6-prefix`, 128 = per address): a record's key is the
+    /// network address.
+    pub ipv6_prefix: u8,
+}
+
+impl Policy {
+    /// The record key of an address: itself for IPv4, its /ipv6_prefix
+    /// network address for IPv6.
+    pub fn key(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(_) if self.ipv6_prefix < 128 => Net::new(ip, self.ipv6_prefix).map_or(ip, |n| n.addr()),
+            _ => ip,
+        }
+    }
+
+    /// What a record's key lists: the host, or its IPv6 network. A key
+    /// that is no network address of this length was made per address
+    /// (by a `sync --ipv6-prefix 128` that a later `ban` or `list` was not
+    /// told of): it stays a host, never widens.
+    pub fn net(&self, key: IpAddr) -> Net {
+        match key {
+            IpAddr::V6(_) if self.ipv6_prefix < 128 && self.key(key) == key => {
+                Net::new(key, self.ipv6_prefix).unwrap_or(Net::host(key))
+            }
+            _ => Net::host(key),
+        }
+    }
 }
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { threshold: 1, window: None, expire: None, ban_accepted: false }
+        Policy { threshold: 1, window: None, expire: None, ban_accepted: false, ipv6_prefix: 64 }
     }
 }
 
@@ -159,9 +187,14 @@ pub fn unban(state: &mut State, net: &Net) -> bool {
 /// The blocklist: listed addresses and manual bans minus the allowlist,
 /// sorted and deduplicated. `cut` is called for each entry the allowlist
 /// carves something out of.
-pub fn blocklist(state: &State, allow: &Allowlist, cut: &mut dyn FnMut(Net, &AllowEntry, usize)) -> Vec<Net> {
+pub fn blocklist(
+    state: &State,
+    policy: &Policy,
+    allow: &Allowlist,
+    cut: &mut dyn FnMut(Net, &AllowEntry, usize),
+) -> Vec<Net> {
     let mut set: BTreeSet<Net> = BTreeSet::new();
-    let hosts = state.records.iter().filter(|(_, r)| r.listed.is_some()).map(|(ip, _)| Net::host(*ip));
+    let hosts = state.records.iter().filter(|(_, r)| r.listed.is_some()).map(|(ip, _)| policy.net(*ip));
     let included = state.includes.values().flat_map(|i| i.nets.iter().copied());
     for net in hosts.chain(state.manual.keys().copied()).chain(included) {
         if net.is_host() {
@@ -206,7 +239,7 @@ mod tests {
         let allow = Allowlist::new();
         let out = evaluate(&mut s, Some(&[x]), &allow, &p, 200);
         assert_eq!(out.listed, vec![x]);
-        assert_eq!(blocklist(&s, &allow, &mut |_, _, _| {}), vec![Net::host(x)]);
+        assert_eq!(blocklist(&s, &Policy::default(), &allow, &mut |_, _, _| {}), vec![Net::host(x)]);
         // A repeat counts N times.
         let y = ip("192.0.2.2");
         assert!(count(&mut s, &p, A, y, None, 3, 10));
@@ -222,11 +255,11 @@ mod tests {
         evaluate(&mut s, None, &allow, &p, 10);
         assert!(evaluate(&mut s, Some(&[]), &allow, &p, 50).expired.is_empty());
         assert_eq!(evaluate(&mut s, Some(&[]), &allow, &p, 101).expired, vec![x]);
-        assert!(blocklist(&s, &allow, &mut |_, _, _| {}).is_empty());
+        assert!(blocklist(&s, &Policy::default(), &allow, &mut |_, _, _| {}).is_empty());
         assert!(count(&mut s, &p, A, x, None, 1, 120));
         evaluate(&mut s, Some(&[x]), &allow, &p, 120);
         assert!(unban(&mut s, &Net::host(x)));
-        assert!(blocklist(&s, &allow, &mut |_, _, _| {}).is_empty());
+        assert!(blocklist(&s, &Policy::default(), &allow, &mut |_, _, _| {}).is_empty());
     }
 
     #[test]
@@ -302,7 +335,7 @@ mod tests {
     fn times_at_the_ends_of_the_clock_never_wrap() {
         // Times from a state file or a long --expire: sums and differences
         // saturate instead of wrapping (and panicking in debug builds).
-        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false };
+        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false, ipv6_prefix: 64 };
         let mut s = State::default();
         let x = ip("192.0.2.1");
         count(&mut s, &p, A, x, None, 1, i64::MIN);
@@ -337,5 +370,20 @@ mod tests {
             })
             .collect();
         assert_eq!(why, [(lo, "allowed 127.0.0.0/8 Reserved(\"loopback\")".to_string()), (x, "accepted".to_string())]);
+    }
+
+    #[test]
+    fn ipv6_keys_are_networks_and_per_address_keys_stay_hosts() {
+        let p = Policy::default();
+        let a: IpAddr = "2001:db8:1:2::77".parse().unwrap();
+        let k = p.key(a);
+        assert_eq!(k, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(p.net(k).to_string(), "2001:db8:1:2::/64");
+        // A key made per address is listed as the host, never widened.
+        assert_eq!(p.net(a).to_string(), "2001:db8:1:2::77");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!((p.key(v4), p.net(v4).to_string()), (v4, "192.0.2.7".to_string()));
+        let per = Policy { ipv6_prefix: 128, ..Policy::default() };
+        assert_eq!((per.key(a), per.net(a).to_string()), (a, "2001:db8:1:2::77".to_string()));
     }
 }

@@ -208,6 +208,7 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
     let expire =
         |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
     let host = hostname();
+    let shown = |ip: IpAddr| cfg.policy.net(ip);
     if !json {
         writeln!(o, "{:<40} {:<20} {:<20} {:<8} {:<20} hits", "address", "first", "last", "source", "expires")?;
     }
@@ -215,13 +216,13 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
         let source = if r.listed.is_some() { "rule" } else { "seen" };
         if json {
             let extra = Extra { source: Some(source), expires: Some(expire(r)), ..Extra::default() };
-            writeln!(o, "{}", json_line(&ip.to_string(), Some(r), "listed", &host, extra))?;
+            writeln!(o, "{}", json_line(&shown(*ip).to_string(), Some(r), "listed", &host, extra))?;
         } else {
             let (first, last) = (iso(r.first), iso(r.last));
             writeln!(
                 o,
                 "{:<40} {first:<20} {last:<20} {source:<8} {:<20} {}",
-                ip.to_string(),
+                shown(*ip).to_string(),
                 expire(r),
                 r.rules_summary()
             )?;
@@ -296,7 +297,7 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
             )?;
         }
     }
-    match st.records.get(&ip) {
+    match st.records.get(&cfg.policy.key(ip)) {
         None => writeln!(o, "  never seen in the logs read")?,
         Some(r) => {
             writeln!(o, "  seen {} to {}", iso(r.first), iso(r.last))?;

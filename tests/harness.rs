@@ -61,6 +61,9 @@ impl Env {
             ("--log", self.log().display().to_string()),
             ("--firewall", "none".to_string()),
             ("--allow-file", "/dev/null".to_string()),
+            // Tests written for per-address IPv6 records; the /64 default
+            // has its own (ipv6prefix), which pass --ipv6-prefix 64.
+            ("--ipv6-prefix", "128".to_string()),
         ];
         let mut args = vec!["sync".to_string()];
         for (flag, value) in defaults {

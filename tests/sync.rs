@@ -209,9 +209,9 @@ fn readme_sample_command() {
             "198.51.100.77",
             "203.0.113.45",
             "203.0.113.200",
-            "2001:db8:4:7::9",
-            "2001:db8:4:7::15",
-            "2001:db8:9::1"
+            // Per /64 by default (--ipv6-prefix).
+            "2001:db8:4:7::/64",
+            "2001:db8:9::/64"
         ]
     );
     let new: Vec<_> = tree(e.dir.path()).into_iter().filter(|p| !before.contains(p)).collect();

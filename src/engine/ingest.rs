@@ -237,9 +237,11 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn event(&mut self, ev: &crate::parse::Event<'_>) {
         let t = self.clock.resolve(ev.stamp);
-        let new = self.hist.is_some() && !self.state.records.contains_key(&ev.ip);
-        if rules::count(self.state, &self.cfg.policy, ev.what, ev.ip, ev.user, ev.count, t) {
-            self.hot.push(ev.ip);
+        // IPv6 counts per --ipv6-prefix network.
+        let ip = self.cfg.policy.key(ev.ip);
+        let new = self.hist.is_some() && !self.state.records.contains_key(&ip);
+        if rules::count(self.state, &self.cfg.policy, ev.what, ip, ev.user, ev.count, t) {
+            self.hot.push(ip);
         }
         // Which host reported it, and when that host was last heard of.
         if let Some(id) = self.state.host_id(ev.host) {
@@ -251,17 +253,16 @@ impl Sink<'_> {
             }
         }
         let banned = |r: &Record| r.was_listed || r.listed.is_some();
-        let ever_listed = ev.what == What::Login && self.state.records.get(&ev.ip).is_some_and(banned);
+        let ever_listed = ev.what == What::Login && self.state.records.get(&ip).is_some_and(banned);
         if ever_listed {
-            self.alarms.push((ev.ip, ev.user.unwrap_or_default().to_vec()));
+            self.alarms.push((ip, ev.user.unwrap_or_default().to_vec()));
         }
         if let Some(h) = self.hist.as_deref_mut() {
             let host = ev.host;
-            let e =
-                HistEvent { what: ev.what, addr: ev.ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
+            let e = HistEvent { what: ev.what, addr: ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
             h.add_event(&e);
-            if new && self.state.records.contains_key(&ev.ip) {
-                h.add_change(ev.ip, Change::FirstSeen, t);
+            if new && self.state.records.contains_key(&ip) {
+                h.add_change(ip, Change::FirstSeen, t);
             }
         }
     }

@@ -301,7 +301,7 @@ impl<'c> Engine<'c> {
             let own = match &self.state.published {
                 Some(set) => set.contains(net),
                 None => {
-                    net.is_host()
+                    (net.is_host() || *net == self.cfg.policy.net(net.addr()))
                         && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0)
                 }
             };
@@ -327,7 +327,7 @@ impl<'c> Engine<'c> {
     /// The blocklist the state calls for; `cut` hears of every entry the
     /// allowlist carves something out of (see [`rules::blocklist`]).
     pub fn blocklist(&self, cut: &mut dyn FnMut(Net, &AllowEntry, usize)) -> Vec<Net> {
-        rules::blocklist(&self.state, &self.allow, cut)
+        rules::blocklist(&self.state, &self.cfg.policy, &self.allow, cut)
     }
 
     pub fn set_allow(&mut self, allow: Allowlist) {
@@ -443,7 +443,7 @@ impl<'c> Engine<'c> {
     /// The listed addresses not published yet, as hosts.
     fn unpublished(&self) -> Vec<Net> {
         let listed = |ip: &&IpAddr| self.state.records.get(ip).is_some_and(|r| r.listed.is_some());
-        self.unpublished.iter().filter(listed).map(|ip| Net::host(*ip)).collect()
+        self.unpublished.iter().filter(listed).map(|ip| self.cfg.policy.net(*ip)).collect()
     }
 
     /// The list file and the firewall took everything decided so far (all

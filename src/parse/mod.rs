@@ -98,6 +98,31 @@ impl ScanStats {
     }
 }
 
+/// What the scanner made of the last line it was given, for `badguys test`
+/// ([`Scanner::outcome`]). Kept as one store per candidate line, so the
+/// normal path pays nothing for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No needle in the line: never split.
+    NoNeedle,
+    /// Longer than [`MAX_LINE`].
+    Overlong,
+    /// A header naming a program other than sshd.
+    OtherProgram,
+    /// A stamp and host with no tag, or a bare line that is no message.
+    Header,
+    /// At least one event was emitted.
+    Event,
+    /// A rule recognised it, but the rule is not in the set.
+    RuleOff(Rule, IpAddr),
+    /// A known shape whose address did not parse.
+    BadAddress,
+    /// A kex error, waiting for the `Connection reset by` of its process.
+    KexWaiting,
+    /// An sshd message that no rule recognises.
+    NoRule,
+}
+
 /// Longest line the scanner parses; sshd truncates its messages far below
 /// this, so anything longer is not sshd's.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -149,6 +174,7 @@ pub struct Scanner {
     /// sshd lines read per host name since the last
     /// [`Scanner::take_host_lines`] (at most [`HOST_LINES_MAX`] names).
     host_lines: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
+    outcome: Outcome,
 }
 
 /// The most host names [`Scanner::take_host_lines`] tells apart; the lines
@@ -177,11 +203,19 @@ impl Scanner {
             stats: ScanStats::default(),
             dedup: Dedup::default(),
             host_lines: HashMap::default(),
+            outcome: Outcome::NoNeedle,
         }
     }
 
     pub fn stats(&self) -> &ScanStats {
         &self.stats
+    }
+
+    /// What became of the last candidate line of the last [`Scanner::scan`]
+    /// ([`Outcome::NoNeedle`] when it had none): `badguys test` scans one
+    /// line at a time and asks.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
     }
 
     /// Forgets everything about the stream scanned so far (pending kex
@@ -216,6 +250,7 @@ impl Scanner {
     /// Scans `buf`, which holds complete lines (the last may lack its
     /// newline at the end of a file), calling `emit` for every event.
     pub fn scan(&mut self, buf: &[u8], emit: &mut dyn FnMut(&Event<'_>)) {
+        self.outcome = Outcome::NoNeedle;
         self.stats.bytes += buf.len() as u64;
         self.stats.lines += memchr::memchr_iter(b'\n', buf).count() as u64;
         if buf.last().is_some_and(|&b| b != b'\n') {
@@ -241,6 +276,7 @@ impl Scanner {
         self.stats.candidates += 1;
         if line.len() > MAX_LINE {
             self.stats.overlong += 1;
+            self.outcome = Outcome::Overlong;
             return;
         }
         let line = trim_line(line);
@@ -267,16 +303,20 @@ impl Scanner {
                     }
                     let ctx = Ctx { host, pid, stamp, bare: false, start, end };
                     self.message(ctx, message, 1, emit);
+                } else {
+                    self.outcome = Outcome::OtherProgram;
                 }
             }
             Line::Untagged { stamp, host, text } => {
                 if !self.syslogd_repeat(text, stamp, host, start, end, emit) {
                     self.stats.unrecognised_header += 1;
+                    self.outcome = Outcome::Header;
                 }
             }
             Line::Bare(message) => {
                 if message.first().is_some_and(|&c| c.is_ascii_digit() || c == b'<') {
                     self.stats.unrecognised_header += 1;
+                    self.outcome = Outcome::Header;
                     return;
                 }
                 let ctx = Ctx { host: b"", pid: None, stamp: Stamp::None, bare: true, start, end };
@@ -309,13 +349,18 @@ impl Scanner {
             Message::Reset { ip, preauth: true } => (What::Attack(Rule::PreauthDisconnect), ip, None),
             Message::KexError => {
                 self.put_kex(&ctx);
+                self.outcome = Outcome::KexWaiting;
                 return;
             }
             Message::BadAddress => {
                 self.stats.bad_address += 1;
+                self.outcome = Outcome::BadAddress;
                 return;
             }
-            Message::Reset { .. } | Message::Other => return,
+            Message::Reset { .. } | Message::Other => {
+                self.outcome = Outcome::NoRule;
+                return;
+            }
         };
         if ctx.bare {
             self.stats.bare_events += 1;
@@ -325,10 +370,14 @@ impl Scanner {
 
     fn emit(&mut self, ev: Event<'_>, end: u64, emit: &mut dyn FnMut(&Event<'_>)) {
         match ev.what {
-            What::Attack(r) if !self.rules.contains(r) => return,
+            What::Attack(r) if !self.rules.contains(r) => {
+                self.outcome = Outcome::RuleOff(r, ev.ip);
+                return;
+            }
             What::Attack(r) => self.stats.hits[r as usize] += u64::from(ev.count),
             What::Login => self.stats.logins += u64::from(ev.count),
         }
+        self.outcome = Outcome::Event;
         emit(&ev);
         let user = match (self.last.take().and_then(|l| l.user), ev.user) {
             (Some(mut buf), Some(u)) => {
@@ -358,10 +407,12 @@ impl Scanner {
         let text = text.strip_prefix(b"--- ").unwrap_or(text);
         let text = text.strip_suffix(b" ---").unwrap_or(text);
         let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return false };
+        self.outcome = Outcome::NoRule;
         let Some(last) = self.last.take() else { return true };
         if last.end + 1 != start || last.host != crate::fnv1a(host) {
             return true;
         }
+        self.outcome = Outcome::Event;
         match last.what {
             What::Attack(r) => self.stats.hits[r as usize] += u64::from(n),
             What::Login => self.stats.logins += u64::from(n),
