@@ -11,6 +11,10 @@
 
 mod includes;
 pub mod ingest;
+mod persist;
+use persist::open_history;
+
+pub use persist::nothing_new;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -25,10 +29,10 @@ use crate::config::Config;
 use crate::parse::Scanner;
 use crate::rules::{self, Outcome};
 use crate::source::journal::{Feed, Follower, Journal};
-use crate::source::{self, FileId, Reader};
-use crate::state::{Manual, Meta, State};
+use crate::source::{FileId, Reader};
+use crate::state::{Manual, State};
 use crate::store::batch::{Change, DayBatch};
-use crate::store::history::{Applied, History};
+use crate::store::history::History;
 use crate::store::{self, statefile, Current};
 use crate::Error;
 
@@ -459,114 +463,6 @@ impl<'c> Engine<'c> {
         }
         ips
     }
-
-    /// Writes the state file when it changed, or when what the next run
-    /// needs to skip work (its meta line) changed. The history of the step
-    /// is written first ([`Engine::record_history`]), so that a crash
-    /// between the two leaves the history one generation ahead, never
-    /// behind.
-    pub fn save(&mut self) -> Result<(), Error> {
-        if self.open != Open::Write {
-            return Ok(());
-        }
-        let mut meta = Meta {
-            due: due(&self.state, self.cfg.policy.expire),
-            policy: self.cfg.fingerprint(),
-            out: FileId::stamp_of(&self.cfg.output.out),
-            stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
-            generation: self.state.meta.generation,
-            published: self.state.published.is_some(),
-        };
-        if !self.dirty && meta == self.state.meta {
-            return Ok(());
-        }
-        meta.generation = self.record_history(meta.generation + 1)?;
-        delay_save();
-        let before = std::mem::replace(&mut self.state.meta, meta);
-        let path = &self.cfg.output.state;
-        let written = (|| {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.exists() {
-                    fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
-                    let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-                }
-            }
-            store::write_atomic(path, &statefile::render(&self.state), 0o600)
-        })();
-        if let Err(e) = written {
-            // The history holds this generation, the state file the one
-            // before: the next save applies this generation again, with
-            // the batch kept (and grown), which replaces what was written.
-            self.state.meta.generation = before.generation;
-            return Err(e);
-        }
-        self.day_batch = DayBatch::new();
-        self.state_seen = FileId::of(path);
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Writes what this engine gathered since the last save to the
-    /// history as `generation` (one transaction), before the state file
-    /// carrying it is renamed into place; returns the generation the state
-    /// is to carry. A history ahead of the state by more than the one
-    /// generation a crash leaves (a state rebuilt, deleted or restored
-    /// from a backup) is caught up with: the state jumps past it, and the
-    /// logs read again are counted again (said in a warning).
-    fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
-        let Some(h) = self.history.as_mut() else { return Ok(generation) };
-        let held = h.generation()?;
-        let generation = if held > generation {
-            warn!(
-                "history {} is ahead of the state (generation {held}, state {}): the state was rebuilt or restored; \
-                 what is read again from the logs is counted again in the history",
-                h.path().display(),
-                generation - 1
-            );
-            held + 1
-        } else {
-            generation
-        };
-        match h.apply(&self.day_batch, generation)? {
-            Applied::Replaced => {
-                debug!("history: generation {generation} replaced (the last run stopped before saving its state)")
-            }
-            // (Stale cannot happen: the generation is at least the one held.)
-            Applied::Added | Applied::Stale => {}
-        }
-        Ok(generation)
-    }
-}
-
-/// Opens the history for writing, with the care the state file gets: its
-/// directory (created when it is the state's own, as the first save
-/// would) must be safe to write in, and the file itself not a symlink.
-fn open_history(path: &Path, state: &Path) -> Result<History, Error> {
-    let dir = |p: &Path| p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let d = dir(path);
-    if !d.exists() && d == dir(state) {
-        fs::create_dir_all(&d).map_err(|err| Error::Output { path: d.clone(), err })?;
-        let _ = fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    }
-    store::check_dir(path)?;
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Error::Unsafe {
-            path: path.to_path_buf(),
-            why: "is a symlink: refusing to write through it".into(),
-        });
-    }
-    History::open(path)
-}
-
-/// Debug builds only: `BADGUYS_DELAY_SAVE=MS` waits between the history's
-/// commit and the state file's rename, so that the kill -9 trials of the
-/// tests land in that window often.
-fn delay_save() {
-    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let ms = *MS.get_or_init(|| crate::debug_env("BADGUYS_DELAY_SAVE").and_then(|v| v.parse().ok()).unwrap_or(0));
-    if ms > 0 {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
 }
 
 /// Where an unusable state file is kept aside: `STATE.corrupt`, the whole
@@ -575,13 +471,6 @@ pub fn corrupt_path(state: &Path) -> PathBuf {
     let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".corrupt");
     state.with_file_name(name)
-}
-
-/// The earliest time something leaves the list without a new line.
-fn due(st: &State, expire: Option<i64>) -> Option<i64> {
-    let listed = st.records.values().filter(|r| r.listed.is_some());
-    let expiries = expire.into_iter().flat_map(|e| listed.clone().map(move |r| r.last.saturating_add(e)));
-    expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
 }
 
 /// The stamp of the blocklist file if it holds `content`, as the engine
@@ -594,41 +483,4 @@ fn seen_as(out: &Path, content: &[u8]) -> FileId {
         Ok(now) if now == content => seen,
         _ => FileId { size: u64::MAX, mtime: i64::MIN, ..FileId::default() },
     }
-}
-
-/// Whether a sync at `now` would find nothing to do: every log file is
-/// exactly where its cursor left it, nothing falls due, the settings and
-/// the blocklist file are as the state was saved with, and nothing decided
-/// is waiting to be published (a failed reload, a failed watch step).
-/// Reads only the head of the state file; any doubt answers `None` (do the
-/// full run). `Some(n)` is the number of files checked.
-pub fn nothing_new(cfg: &Config, now: i64) -> Option<usize> {
-    // An included list may have been fetched since.
-    if cfg.journal.is_some() || !cfg.include.files.is_empty() {
-        return None;
-    }
-    let (cursors, meta) = statefile::read_head(&cfg.output.state)?;
-    if meta.stale
-        || meta.policy != cfg.fingerprint()
-        || meta.due.is_some_and(|d| d <= now)
-        || meta.out != FileId::stamp_of(&cfg.output.out)
-    {
-        return None;
-    }
-    let mut n = 0;
-    for log in &cfg.logs {
-        if source::is_stdin(log) {
-            return None;
-        }
-        let mut files = if cfg.rotated { source::rotated(log).0 } else { Vec::new() };
-        files.push(log.clone());
-        for f in files {
-            let id = FileId::of(&f)?;
-            cursors
-                .iter()
-                .find(|c| c.path == f && c.file.same_inode_and_size(&id) && (c.done || c.offset == id.size))?;
-            n += 1;
-        }
-    }
-    Some(n)
 }
