@@ -116,17 +116,11 @@ pub struct DayBatch {
 /// event of an (address, rule, host) already counted allocates nothing
 /// (the history is written on every event of a first run). Not part of
 /// the batch's value: equal for every batch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Scratch {
     /// The last address keyed (with the prefix it was keyed at).
     ip: Option<(IpAddr, u8)>,
     addr: (String, &'static str, Vec<u8>),
-}
-
-impl Default for Scratch {
-    fn default() -> Scratch {
-        Scratch { ip: None, addr: (String::new(), "", Vec::new()) }
-    }
 }
 
 impl PartialEq for Scratch {
