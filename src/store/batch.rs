@@ -70,6 +70,19 @@ pub struct Day {
     pub users: BTreeMap<Vec<u8>, u64>,
 }
 
+/// [`DayBatch::key`] of `ip` at `v6_prefix`, appended to `out`.
+fn key_into(v6_prefix: u8, ip: IpAddr, out: &mut String) {
+    use std::fmt::Write;
+    let ip = crate::addr::canonical(ip);
+    let _ = match ip {
+        IpAddr::V6(_) if v6_prefix < 128 => match Net::new(ip, v6_prefix) {
+            Ok(n) => write!(out, "{n}"),
+            Err(_) => write!(out, "{ip}"),
+        },
+        _ => write!(out, "{ip}"),
+    };
+}
+
 /// One event as the engine sees it, in plain types: the history's input.
 #[derive(Clone, Copy, Debug)]
 pub struct HistEvent<'a> {
@@ -95,16 +108,37 @@ pub struct DayBatch {
     /// IPv6 addresses are counted per network of this prefix length (128:
     /// per address, the default; 64 folds each /64).
     pub v6_prefix: u8,
+    /// Reused key buffers of [`DayBatch::add_event`].
+    scratch: Scratch,
 }
+
+/// The key [`DayBatch::add_event`] looks up, built in place so that an
+/// event of an (address, rule, host) already counted allocates nothing
+/// (the history is written on every event of a first run). Not part of
+/// the batch's value: equal for every batch.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    /// The last address keyed (with the prefix it was keyed at).
+    ip: Option<(IpAddr, u8)>,
+    addr: (String, &'static str, Vec<u8>),
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Scratch) -> bool {
+        true
+    }
+}
+
+impl Eq for Scratch {}
 
 impl DayBatch {
     pub fn new() -> DayBatch {
-        DayBatch { days: BTreeMap::new(), v6_prefix: 128 }
+        DayBatch { days: BTreeMap::new(), v6_prefix: 128, scratch: Scratch::default() }
     }
 
     /// A batch that counts IPv6 addresses per network of `prefix` bits.
     pub fn with_v6_prefix(prefix: u8) -> DayBatch {
-        DayBatch { days: BTreeMap::new(), v6_prefix: prefix.clamp(1, 128) }
+        DayBatch { days: BTreeMap::new(), v6_prefix: prefix.clamp(1, 128), scratch: Scratch::default() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -113,13 +147,9 @@ impl DayBatch {
 
     /// The key an address is counted under.
     pub fn key(&self, ip: IpAddr) -> String {
-        let ip = crate::addr::canonical(ip);
-        match ip {
-            IpAddr::V6(_) if self.v6_prefix < 128 => {
-                Net::new(ip, self.v6_prefix).map_or_else(|_| ip.to_string(), |n| n.to_string())
-            }
-            _ => ip.to_string(),
-        }
+        let mut s = String::new();
+        key_into(self.v6_prefix, ip, &mut s);
+        s
     }
 
     fn day(&mut self, t: i64) -> &mut Day {
@@ -127,21 +157,45 @@ impl DayBatch {
     }
 
     /// Counts one event. Logins of never-listed addresses are not history.
+    /// An attack on a counter that exists allocates nothing: the key is
+    /// built in a reused buffer (formatted again only for a new address)
+    /// and looked up by reference.
     pub fn add_event(&mut self, e: &HistEvent<'_>) {
-        let key = self.key(e.addr);
         let n = u64::from(e.count.max(1));
-        let d = self.day(e.time);
         match e.what {
             What::Attack(rule) => {
+                if self.scratch.ip != Some((e.addr, self.v6_prefix)) {
+                    let key = &mut self.scratch.addr.0;
+                    key.clear();
+                    key_into(self.v6_prefix, e.addr, key);
+                    self.scratch.ip = Some((e.addr, self.v6_prefix));
+                }
                 let name = rule.name();
+                let d = self.days.entry(day_of(e.time)).or_default();
                 *d.rules.entry(name).or_default() += n;
                 *d.hours.entry(e.time.rem_euclid(DAY).div_euclid(3600) as u8).or_default() += n;
-                *d.addrs.entry((key, name, e.host.to_vec())).or_default() += n;
+                let k = &mut self.scratch.addr;
+                k.1 = name;
+                k.2.clear();
+                k.2.extend_from_slice(e.host);
+                match d.addrs.get_mut(&*k) {
+                    Some(v) => *v += n,
+                    None => {
+                        d.addrs.insert(k.clone(), n);
+                    }
+                }
                 if let Some(u) = e.user {
-                    *d.users.entry(u.to_vec()).or_default() += n;
+                    match d.users.get_mut(u) {
+                        Some(v) => *v += n,
+                        None => {
+                            d.users.insert(u.to_vec(), n);
+                        }
+                    }
                 }
             }
             What::Login if e.ever_listed => {
+                let key = self.key(e.addr);
+                let d = self.day(e.time);
                 let v = d.logins.entry((key, e.user.unwrap_or_default().to_vec(), e.host.to_vec())).or_default();
                 v.0 += n;
                 v.1 = v.1.max(e.time);
@@ -265,5 +319,47 @@ mod tests {
         assert_eq!(d1.changes[&("2001:db8:1:2::/64".to_string(), Change::FirstSeen)], 1);
         assert_eq!(b.days[&2].logins.values().next(), Some(&(2, 2 * 86_400)));
         assert_eq!(b.rows().len(), 7);
+    }
+
+    #[test]
+    fn interleaved_addresses_and_hosts_count_under_their_own_keys() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8:1:2::7".parse().unwrap();
+        let mut b = DayBatch::new();
+        let ev = |addr, host: &'static [u8], rule| HistEvent {
+            what: What::Attack(rule),
+            addr,
+            user: Some(b"root"),
+            time: 10,
+            host,
+            count: 1,
+            ever_listed: false,
+        };
+        for (addr, host, rule) in [
+            (a, &b"h1"[..], Rule::InvalidUser),
+            (v6, b"h1", Rule::InvalidUser),
+            (a, b"h2", Rule::InvalidUser),
+            (a, b"h2", Rule::KexReset),
+            (a, b"h1", Rule::InvalidUser),
+        ] {
+            b.add_event(&ev(addr, host, rule));
+        }
+        // The key follows a change of prefix, not the address alone.
+        b.v6_prefix = 64;
+        b.add_event(&ev(v6, b"h1", Rule::InvalidUser));
+        let d = &b.days[&0];
+        let n = |k: &str, r: Rule, h: &[u8]| d.addrs.get(&(k.to_string(), r.name(), h.to_vec())).copied();
+        assert_eq!(n("192.0.2.1", Rule::InvalidUser, b"h1"), Some(2));
+        assert_eq!(n("192.0.2.1", Rule::InvalidUser, b"h2"), Some(1));
+        assert_eq!(n("192.0.2.1", Rule::KexReset, b"h2"), Some(1));
+        assert_eq!(n("2001:db8:1:2::7", Rule::InvalidUser, b"h1"), Some(1));
+        assert_eq!(n("2001:db8:1:2::/64", Rule::InvalidUser, b"h1"), Some(1));
+        assert_eq!(d.addrs.len(), 5);
+        assert_eq!(d.users[&b"root".to_vec()], 6);
+        // The reused buffers are not part of a batch's value.
+        let mut c = DayBatch::new();
+        c.days = b.days.clone();
+        c.v6_prefix = 64;
+        assert_eq!(b, c);
     }
 }

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod history;
 pub mod statefile;
+mod textout;
 pub mod trust;
 
 use std::fs::{self, File, Permissions};
