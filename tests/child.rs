@@ -21,8 +21,7 @@ fn executable(e: &Env, name: &str, body: &str) -> String {
 }
 
 fn watch_args(e: &Env, extra: &[&str]) -> Vec<String> {
-    let mut args = e.sync_args(extra);
-    args[0] = "watch".into();
+    let mut args = e.watch_args(extra);
     args.push("-v".into());
     args
 }
@@ -186,8 +185,7 @@ fn stopping_watch_kills_a_restarted_journalctl_and_its_children() {
              wait\n"
         ),
     );
-    let mut args = e.sync_args(&[]);
-    args[0] = "watch".into();
+    let mut args = e.watch_args(&[]);
     let i = args.iter().position(|a| a == "--log").unwrap();
     args.drain(i..i + 2);
     args.extend(["--journal-file".into(), e.path("sshd.journal").display().to_string(), "-v".into()]);

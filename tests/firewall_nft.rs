@@ -233,8 +233,7 @@ fn watch_adds_each_attacker_to_the_set_quickly() {
     let ns = loaded("watch");
     let e = Env::new();
     e.write("auth.log", "");
-    let mut args = e.sync_args(&["--firewall", "nftables"]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&["--firewall", "nftables"]);
     let mut d = Daemon::spawn(ns.cmd(BIN, args), e.path("watch.err"));
     wait_for(10, "the first sync", || e.path("badguys").exists());
     let mut log = std::fs::OpenOptions::new().append(true).open(e.log()).unwrap();

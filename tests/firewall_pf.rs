@@ -140,8 +140,7 @@ fn watch_adds_batches_and_kills_states() {
     let bin = fake_pfctl(&e);
     e.write("auth.log", "");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut args = e.sync_args(&["--firewall", "pf"]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&["--firewall", "pf"]);
     let mut c = e.cmd(args);
     c.env("PATH", path);
     let mut d = Daemon::spawn(c, e.path("watch.err"));
@@ -218,8 +217,7 @@ fn a_ban_whose_watch_step_failed_is_published_by_the_next_sync() {
     let bin = fake_pfctl(&e);
     e.write("auth.log", "");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut args = e.sync_args(&["--firewall", "pf"]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&["--firewall", "pf"]);
     let mut c = e.cmd(args);
     c.env("PATH", &path);
     let mut d = Daemon::spawn(c, e.path("watch.err"));

@@ -75,6 +75,13 @@ impl Env {
         args
     }
 
+    /// [`Env::sync_args`] for `watch`: the same files and defaults.
+    pub fn watch_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = self.sync_args(extra);
+        args[0] = "watch".into();
+        args
+    }
+
     /// `badguys ARGS… --out … --state … --firewall none --allow-file
     /// /dev/null`, for the commands other than sync (ban, list, explain…).
     pub fn command(&self, args: &[&str]) -> Run {

@@ -152,8 +152,7 @@ fn kill_9_during_watch_never_counts_twice_nor_loses() {
     let s = seed();
     let mut rng = Lcg(s);
     for trial in 0..12 {
-        let mut args = e.sync_args(&[]);
-        args[0] = "watch".into();
+        let args = e.watch_args(&[]);
         let mut c = e.cmd(args);
         c.env("BADGUYS_DELAY_SAVE", "300");
         let mut d = Daemon::spawn(c, e.path("watch.err"));

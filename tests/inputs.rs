@@ -166,8 +166,7 @@ fn runtime_failures_exit_with_the_code_of_their_kind() {
     // The system refusing to watch files is no usage error (2): exit 1.
     // Descriptors are closed and limited so that the watcher's are refused
     // (the history database would want descriptors before the watcher).
-    let mut args = e.sync_args(&["--history", "none"]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&["--history", "none"]);
     let mut c = std::process::Command::new("sh");
     c.current_dir(e.dir.path()).env_remove("RUST_LOG");
     c.args(["-c", "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; ulimit -n 4 && exec \"$0\" \"$@\"", BIN]).args(&args);
@@ -254,8 +253,7 @@ fn a_fifo_as_a_log_is_refused_without_blocking() {
     e.write("auth.log", sshd(1, "Invalid user a from 192.0.2.2 port 1"));
     run_or_kill(e.cmd(e.sync_args(&["--lock-timeout", "0"])), 60).ok();
     // watch refuses it at the start, the same way.
-    let mut args = e.sync_args(&["--log", fifo]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&["--log", fifo]);
     run_or_kill(e.cmd(args), 60).code(3).stderr_has("pipe.log: is a FIFO");
     // check says so too.
     let r = run_or_kill(e.cmd(["check", "--log", fifo, "--out", e.out().to_str().unwrap(), "--firewall", "none"]), 60);

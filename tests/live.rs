@@ -132,7 +132,7 @@ fn in_set(net: &Net, addr: &str) -> bool {
 
 fn start_watch(net: &Net, e: &Env, log: &Path) -> Daemon {
     let allow = e.path("allow");
-    let mut args = e.sync_args(&[
+    let args = e.watch_args(&[
         "--firewall",
         "nftables",
         "--log",
@@ -140,7 +140,6 @@ fn start_watch(net: &Net, e: &Env, log: &Path) -> Daemon {
         "--allow-file",
         allow.to_str().unwrap(),
     ]);
-    args[0] = "watch".into();
     let d =
         Daemon::spawn(net.srv.cmd(BIN, args), e.path(&format!("watch-{}.err", Instant::now().elapsed().as_nanos())));
     wait_for(10, "watch's first sync", || e.path("badguys").exists());

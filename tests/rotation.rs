@@ -132,8 +132,7 @@ fn write_log(dir: &Path) -> [u32; 3] {
 fn rotation_under_load() {
     let e = Env::new();
     e.write("auth.log", "");
-    let mut args = e.sync_args(&[]);
-    args[0] = "watch".into();
+    let args = e.watch_args(&[]);
     let mut c = e.cmd(args);
     // Each step waits between listing the files and opening them, so that
     // rotations land there too (debug builds only).

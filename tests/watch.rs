@@ -8,8 +8,7 @@ use std::fs::OpenOptions;
 use crate::harness::*;
 
 fn watch(e: &Env, extra: &[&str]) -> Daemon {
-    let mut args = e.sync_args(extra);
-    args[0] = "watch".into();
+    let args = e.watch_args(extra);
     let mut c = e.cmd(args);
     c.arg("-v");
     Daemon::spawn(c, e.path("watch.err"))
