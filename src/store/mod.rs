@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod history;
+mod record_line;
 pub mod statefile;
 mod textout;
 pub mod trust;

@@ -37,11 +37,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::addr::{parse_ip, Net};
-use crate::parse::Rule;
 use crate::source::{Cursor, FileId};
-use crate::state::{
-    Host, Included, Manual, Meta, Record, State, HOSTS_KEPT, HOSTS_MAX, RECENT_MAX, USERS_KEPT, USER_MAX,
-};
+use crate::state::{Host, Included, Manual, Meta, Record, State, HOSTS_MAX};
 use crate::Error;
 
 const MAGIC: &str = "badguys-state";
@@ -139,7 +136,7 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
             }
             "addr" => {
                 let ip = f.next().and_then(|s| parse_ip(s.as_bytes())).ok_or_else(|| bad("bad address".into()))?;
-                st.records.insert(ip, record(f).map_err(bad)?);
+                st.records.insert(ip, super::record_line::parse(f).map_err(bad)?);
                 count += 1;
             }
             "manual" => {
@@ -203,15 +200,15 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
     Ok(st)
 }
 
-fn fields<'a>(f: impl Iterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
+pub(super) fn fields<'a>(f: impl Iterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
     f.filter_map(|kv| kv.split_once('='))
 }
 
-fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+pub(super) fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
     v.parse().map_err(|_| format!("{k}={v:?} is not a number"))
 }
 
-fn opt_num(k: &str, v: &str) -> Result<Option<i64>, String> {
+pub(super) fn opt_num(k: &str, v: &str) -> Result<Option<i64>, String> {
     if v == "-" {
         Ok(None)
     } else {
@@ -289,57 +286,6 @@ pub fn read_head(path: &Path) -> Option<(Vec<Cursor>, Meta)> {
     None
 }
 
-fn record<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
-    let mut r = Record::default();
-    for (k, v) in fields(f) {
-        match k {
-            "first" => r.first = num(k, v)?,
-            "last" => r.last = num(k, v)?,
-            "hits" => {
-                for h in v.split(',').filter(|h| !h.is_empty()) {
-                    let (name, n) = h.split_once(':').ok_or_else(|| format!("hits entry {h:?}"))?;
-                    // A rule from a later version is kept out of the counts.
-                    if let Ok(rule) = name.parse::<Rule>() {
-                        r.hits[rule as usize] = num(k, n)?;
-                    }
-                }
-            }
-            "recent" => {
-                r.recent = v.split(',').filter(|t| !t.is_empty()).map(|t| num(k, t)).collect::<Result<_, _>>()?;
-                r.recent.sort_unstable();
-                // The newest are the ones a window can still use.
-                r.recent.drain(..r.recent.len().saturating_sub(RECENT_MAX));
-            }
-            "users" => {
-                // A lone "%" stands for an empty user name.
-                r.users = v
-                    .split(',')
-                    .filter(|u| !u.is_empty())
-                    .map(|u| if u == "%" { Ok(Vec::new()) } else { unescape(u) })
-                    .collect::<Result<_, _>>()?;
-                for u in &mut r.users {
-                    u.truncate(USER_MAX);
-                }
-                // Oldest first: keep the newest, as counting does.
-                r.users.drain(..r.users.len().saturating_sub(USERS_KEPT));
-            }
-            "logins" => r.logins = num(k, v)?,
-            "login" => r.last_login = num(k, v)?,
-            "listed" => r.listed = opt_num(k, v)?,
-            "was" => r.was_listed = v == "1",
-            "hosts" => {
-                for id in v.split(',').filter(|h| !h.is_empty()) {
-                    if r.hosts.len() < HOSTS_KEPT {
-                        r.hosts.push(num(k, id)?);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(r)
-}
-
 fn included<'a>(f: impl Iterator<Item = &'a str>) -> Result<Included, String> {
     let mut i = Included::default();
     for (k, v) in fields(f) {
@@ -381,7 +327,7 @@ fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
 /// `sync` had this function at 29% of the run, mostly formatting. The
 /// tests compare it with a `format!`-based reference.
 pub fn render(st: &State) -> Vec<u8> {
-    use super::textout::{push_hex16, push_i64, push_ip, push_u64};
+    use super::textout::push_hex16;
     use std::io::Write;
     let mut s: Vec<u8> = Vec::with_capacity(256 + st.records.len() * 160);
     let _ = writeln!(s, "{MAGIC} {VERSION}");
@@ -436,62 +382,7 @@ pub fn render(st: &State) -> Vec<u8> {
         .map(|(a, r)| (IpAddr::from(std::net::Ipv4Addr::from(a)), r))
         .chain(v6.into_iter().map(|(a, r)| (IpAddr::from(std::net::Ipv6Addr::from(a)), r)));
     for (ip, r) in recs {
-        s.extend_from_slice(b"addr\t");
-        push_ip(&mut s, ip);
-        s.extend_from_slice(b"\tfirst=");
-        push_i64(&mut s, r.first);
-        s.extend_from_slice(b"\tlast=");
-        push_i64(&mut s, r.last);
-        s.extend_from_slice(b"\thits=");
-        let mut first = true;
-        for rule in Rule::ALL {
-            let n = r.hits[rule as usize];
-            if n > 0 {
-                if !first {
-                    s.push(b',');
-                }
-                first = false;
-                s.extend_from_slice(rule.name().as_bytes());
-                s.push(b':');
-                push_u64(&mut s, u64::from(n));
-            }
-        }
-        s.extend_from_slice(b"\trecent=");
-        for (i, &t) in r.recent.iter().enumerate() {
-            if i > 0 {
-                s.push(b',');
-            }
-            push_i64(&mut s, t);
-        }
-        s.extend_from_slice(b"\tusers=");
-        for (i, u) in r.users.iter().enumerate() {
-            if i > 0 {
-                s.push(b',');
-            }
-            // An empty user name is written as a lone "%".
-            if u.is_empty() {
-                s.push(b'%');
-            } else {
-                escape_into(&mut s, u);
-            }
-        }
-        s.extend_from_slice(b"\tlogins=");
-        push_u64(&mut s, u64::from(r.logins));
-        s.extend_from_slice(b"\tlogin=");
-        push_i64(&mut s, r.last_login);
-        s.extend_from_slice(b"\tlisted=");
-        opt_into(&mut s, r.listed);
-        s.extend_from_slice(if r.was_listed { b"\twas=1" } else { b"\twas=0" });
-        if !r.hosts.is_empty() {
-            s.extend_from_slice(b"\thosts=");
-            for (i, &h) in r.hosts.iter().enumerate() {
-                if i > 0 {
-                    s.push(b',');
-                }
-                push_u64(&mut s, u64::from(h));
-            }
-        }
-        s.push(b'\n');
+        super::record_line::render(&mut s, ip, r);
     }
     for (net, m) in &st.manual {
         let _ = write!(s, "manual\t{net}\tsince={}\tuntil=", m.since);
@@ -546,7 +437,7 @@ pub fn render(st: &State) -> Vec<u8> {
 }
 
 /// Appends a time or `-` for none.
-fn opt_into(s: &mut Vec<u8>, t: Option<i64>) {
+pub(super) fn opt_into(s: &mut Vec<u8>, t: Option<i64>) {
     match t {
         Some(t) => super::textout::push_i64(s, t),
         None => s.push(b'-'),
@@ -554,7 +445,7 @@ fn opt_into(s: &mut Vec<u8>, t: Option<i64>) {
 }
 
 /// Percent-encodes everything but printable ASCII other than `%,= `.
-fn escape_into(s: &mut Vec<u8>, b: &[u8]) {
+pub(super) fn escape_into(s: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in b {
         if c.is_ascii_graphic() && !matches!(c, b'%' | b',' | b'=') {
@@ -565,7 +456,7 @@ fn escape_into(s: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-fn unescape(s: &str) -> Result<Vec<u8>, String> {
+pub(super) fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,5 +1,7 @@
 //! Tests of the state file format: round trips, old files, corruption.
 use super::*;
+use crate::parse::Rule;
+use crate::state::{RECENT_MAX, USERS_KEPT, USER_MAX};
 
 fn sample() -> State {
     let mut st = State::default();
