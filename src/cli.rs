@@ -153,6 +153,28 @@ pub struct ScanArgs {
     /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expire: Option<i64>,
+    /// Repeat offenders: each ban by the rules lasts this many times the one
+    /// before (the n-th: --expire × N^(n-1)); needs --expire [default: 1].
+    #[arg(long, value_name = "N", value_parser = parse_expire_factor)]
+    pub expire_factor: Option<u32>,
+    /// No ban by the rules lasts longer than this [default: 30d, or --expire if longer].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expire_max: Option<i64>,
+    /// Each full period this long in which an address neither attacks nor is
+    /// listed halves its ban count [default: --expire-max].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub decay: Option<i64>,
+    /// List a whole network once this many of its addresses are listed by the
+    /// rules (at least 2; allowlisted and logged-in addresses stay reachable) [default: off].
+    #[arg(long, value_name = "K", value_parser = parse_subnet_after)]
+    pub subnet_after: Option<u32>,
+    /// The IPv4 network size of --subnet-after, 8 to 31 [default: 24].
+    #[arg(long, value_name = "LEN", value_parser = parse_subnet_v4)]
+    pub subnet_v4: Option<u8>,
+    /// The IPv6 network size of --subnet-after, 32 to 127, shorter than
+    /// --ipv6-prefix [default: 48].
+    #[arg(long, value_name = "LEN", value_parser = parse_subnet_v6)]
+    pub subnet_v6: Option<u8>,
     #[command(flatten)]
     pub include: IncludeArgs,
 }
@@ -468,6 +490,41 @@ pub fn parse_ipv6_prefix(v: &str) -> Result<u8, String> {
     match v.parse::<u8>() {
         Ok(n) if (32..=128).contains(&n) => Ok(n),
         _ => Err(format!("{v:?} is not a prefix length between 32 and 128")),
+    }
+}
+
+/// `--expire-factor`: 1 (every ban lasts --expire) to 1000.
+pub fn parse_expire_factor(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a whole factor between 1 and 1000")),
+    }
+}
+
+/// `--subnet-after`: 2 to 65536 listed members (1 would list a network
+/// for a single attacker).
+pub fn parse_subnet_after(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (2..=65536).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a number of addresses between 2 and 65536")),
+    }
+}
+
+/// `--subnet-v4`: never wider than the /8 that may be blocked without `--force`.
+pub fn parse_subnet_v4(v: &str) -> Result<u8, String> {
+    let (lo, hi) = crate::rules::subnet::V4_RANGE;
+    match v.parse::<u8>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not an IPv4 prefix length between {lo} and {hi}")),
+    }
+}
+
+/// `--subnet-v6`: never wider than the /32 that may be blocked without `--force`.
+pub fn parse_subnet_v6(v: &str) -> Result<u8, String> {
+    let (lo, hi) = crate::rules::subnet::V6_RANGE;
+    match v.parse::<u8>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not an IPv6 prefix length between {lo} and {hi}")),
     }
 }
 

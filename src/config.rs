@@ -158,6 +158,12 @@ struct Raw {
     ipv6_prefix: Option<u8>,
     window: Option<i64>,
     expire: Option<i64>,
+    expire_factor: Option<u32>,
+    expire_max: Option<i64>,
+    decay: Option<i64>,
+    subnet_after: Option<u32>,
+    subnet_v4: Option<u8>,
+    subnet_v6: Option<u8>,
     out: Option<PathBuf>,
     state: Option<PathBuf>,
     fw: Names,
@@ -199,6 +205,12 @@ impl Raw {
             "ipv6-prefix" => self.ipv6_prefix = Some(crate::cli::parse_ipv6_prefix(v)?),
             "window" => self.window = Some(parse_duration(v)?),
             "expire" => self.expire = Some(parse_duration(v)?),
+            "expire-factor" => self.expire_factor = Some(crate::cli::parse_expire_factor(v)?),
+            "expire-max" => self.expire_max = Some(parse_duration(v)?),
+            "decay" => self.decay = Some(parse_duration(v)?),
+            "subnet-after" => self.subnet_after = Some(crate::cli::parse_subnet_after(v)?),
+            "subnet-v4" => self.subnet_v4 = Some(crate::cli::parse_subnet_v4(v)?),
+            "subnet-v6" => self.subnet_v6 = Some(crate::cli::parse_subnet_v6(v)?),
             "out" => self.out = Some(path()),
             "state" => self.state = Some(path()),
             "firewall" => self.fw.kind = Some(v.to_string()),
@@ -267,6 +279,12 @@ impl Raw {
             over(&s.journal_dir, &mut self.journal_dir);
             over(&s.window, &mut self.window);
             over(&s.expire, &mut self.expire);
+            over(&s.expire_factor, &mut self.expire_factor);
+            over(&s.expire_max, &mut self.expire_max);
+            over(&s.decay, &mut self.decay);
+            over(&s.subnet_after, &mut self.subnet_after);
+            over(&s.subnet_v4, &mut self.subnet_v4);
+            over(&s.subnet_v6, &mut self.subnet_v6);
             let i = &s.include;
             if !i.files.is_empty() {
                 self.include.clone_from(&i.files);
@@ -329,6 +347,44 @@ impl Raw {
     }
 }
 
+impl Raw {
+    /// `--expire-factor`, `--expire-max`, `--decay`, resolved: the cap is
+    /// 30 days (or `--expire`, if longer) unless given, the decay the cap.
+    fn repeat(&self) -> Result<crate::rules::Repeat, Error> {
+        let factor = self.expire_factor.unwrap_or(1);
+        let Some(expire) = self.expire else {
+            if factor > 1 || self.expire_max.is_some() {
+                return Err(Error::Config("--expire-factor and --expire-max need --expire".into()));
+            }
+            return Ok(crate::rules::Repeat { factor, max: None, decay: self.decay });
+        };
+        if let Some(m) = self.expire_max.filter(|&m| m < expire) {
+            return Err(Error::Config(format!("--expire-max ({m}s) is shorter than --expire ({expire}s)")));
+        }
+        let max = self.expire_max.unwrap_or(crate::rules::repeat::DEFAULT_MAX.max(expire));
+        Ok(crate::rules::Repeat { factor, max: Some(max), decay: Some(self.decay.unwrap_or(max)) })
+    }
+
+    /// `--subnet-after K`, `--subnet-v4`, `--subnet-v6`.
+    fn subnet(&self) -> Result<Option<crate::rules::Subnet>, Error> {
+        use crate::rules::subnet::{DEFAULT_V4, DEFAULT_V6};
+        let Some(after) = self.subnet_after else {
+            if self.subnet_v4.is_some() || self.subnet_v6.is_some() {
+                return Err(Error::Config("--subnet-v4 and --subnet-v6 need --subnet-after".into()));
+            }
+            return Ok(None);
+        };
+        let (v4, v6) = (self.subnet_v4.unwrap_or(DEFAULT_V4), self.subnet_v6.unwrap_or(DEFAULT_V6));
+        let prefix = self.ipv6_prefix.unwrap_or(64);
+        if v6 >= prefix {
+            return Err(Error::Config(format!(
+                "--subnet-v6 {v6} must be shorter than --ipv6-prefix {prefix} (records are /{prefix} networks)"
+            )));
+        }
+        Ok(Some(crate::rules::Subnet { after, v4, v6 }))
+    }
+}
+
 fn unquote(v: &str) -> &str {
     for q in ['"', '\''] {
         if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
@@ -380,6 +436,8 @@ impl Config {
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
             ipv6_prefix: raw.ipv6_prefix.unwrap_or(64),
+            repeat: raw.repeat()?,
+            subnet: raw.subnet()?,
         };
         let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
         let history = crate::store::history::path_for(&state, raw.history.as_deref());

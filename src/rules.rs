@@ -4,6 +4,10 @@
 //! the list when it has not been seen for `--expire`, or by `unban`; manual
 //! bans lapse at their `--for`. The blocklist is the listed addresses and
 //! the manual bans, minus the allowlist.
+//!
+//! Two opt-in escalations: a repeat offender's n-th ban lasts longer
+//! ([`repeat`]: `--expire-factor`, `--expire-max`, `--decay`), and K listed
+//! addresses in one network list the network ([`subnet`]: `--subnet-after`).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -12,6 +16,12 @@ use crate::addr::{ip_order, Net};
 use crate::allow::{AllowEntry, Allowlist};
 use crate::parse::What;
 use crate::state::{Record, State};
+
+pub mod repeat;
+pub mod subnet;
+
+pub use repeat::Repeat;
+pub use subnet::Subnet;
 
 /// The knobs of the decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +38,10 @@ pub struct Policy {
     /// length (`--ipv6-prefix`, 128 = per address): a record's key is the
     /// network address.
     pub ipv6_prefix: u8,
+    /// How much longer each ban of a repeat offender lasts.
+    pub repeat: Repeat,
+    /// `--subnet-after`: list a network of K listed addresses instead.
+    pub subnet: Option<Subnet>,
 }
 
 impl Policy {
@@ -56,7 +70,15 @@ impl Policy {
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { threshold: 1, window: None, expire: None, ban_accepted: false, ipv6_prefix: 64 }
+        Policy {
+            threshold: 1,
+            window: None,
+            expire: None,
+            ban_accepted: false,
+            ipv6_prefix: 64,
+            repeat: Repeat::default(),
+            subnet: None,
+        }
     }
 }
 
@@ -94,6 +116,9 @@ pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: O
     let attack = matches!(what, What::Attack(_));
     let waiting = attack && rec.listed.is_none() && qualifies(rec, policy);
     let keep = if waiting { 0 } else { policy.threshold.max(1) as usize };
+    if attack {
+        repeat::note_attack(rec, policy, t);
+    }
     rec.add(what, user, n, t, keep);
     attack && !waiting && rec.listed.is_none() && qualifies(rec, policy)
 }
@@ -147,14 +172,18 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
         } else {
             rec.listed = Some(rec.last.min(now));
             rec.was_listed = true;
+            repeat::note_listed(rec);
             out.listed.push(ip);
         }
     }
     if let Some(expire) = policy.expire {
         for (ip, rec) in state.records.iter_mut() {
+            // The n-th ban of a repeat offender lasts longer.
+            let expire = policy.ban_length(rec.bans).unwrap_or(expire);
             if rec.listed.is_some() && now.saturating_sub(rec.last) > expire {
                 rec.listed = None;
                 rec.recent.clear();
+                repeat::note_ended(rec, rec.last.saturating_add(expire));
                 out.expired.push(*ip);
             }
         }
@@ -171,10 +200,16 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
 }
 
 /// Takes an address off the list ("it comes back only if it attacks
-/// again"): its recent hits are forgotten. Returns whether anything changed.
+/// again"): its recent hits are forgotten, and its ban count (the admin
+/// forgave it: its next ban is a first one). Returns whether anything
+/// changed.
 pub fn unban(state: &mut State, net: &Net) -> bool {
     let mut changed = state.manual.remove(net).is_some();
     for (ip, rec) in state.records.iter_mut() {
+        if net.contains_ip(*ip) && rec.bans > 0 {
+            repeat::forgive(rec);
+            changed = true;
+        }
         if net.contains_ip(*ip) && rec.listed.is_some() {
             rec.listed = None;
             rec.recent.clear();
@@ -194,7 +229,23 @@ pub fn blocklist(
     cut: &mut dyn FnMut(Net, &AllowEntry, usize),
 ) -> Vec<Net> {
     let mut set: BTreeSet<Net> = BTreeSet::new();
-    let hosts = state.records.iter().filter(|(_, r)| r.listed.is_some()).map(|(ip, _)| policy.net(*ip));
+    // --subnet-after: networks listed in place of their members.
+    let esc = subnet::escalated(state, policy, allow);
+    for e in &esc {
+        let (pieces, entries) = allow.carve(e.net);
+        let pieces = subnet::carve_spared(pieces, &e.spared);
+        for a in entries {
+            cut(e.net, a, pieces.len());
+        }
+        set.extend(pieces);
+    }
+    let member = subnet::Members::new(&esc, policy);
+    let member = |ip: &IpAddr| member.contains(*ip);
+    let hosts = state
+        .records
+        .iter()
+        .filter(|(ip, r)| r.listed.is_some() && !member(ip))
+        .map(|(ip, _)| policy.net(*ip));
     let included = state.includes.values().flat_map(|i| i.nets.iter().copied());
     for net in hosts.chain(state.manual.keys().copied()).chain(included) {
         if net.is_host() {
@@ -335,7 +386,7 @@ mod tests {
     fn times_at_the_ends_of_the_clock_never_wrap() {
         // Times from a state file or a long --expire: sums and differences
         // saturate instead of wrapping (and panicking in debug builds).
-        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false, ipv6_prefix: 64 };
+        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false, ..Policy::default() };
         let mut s = State::default();
         let x = ip("192.0.2.1");
         count(&mut s, &p, A, x, None, 1, i64::MIN);

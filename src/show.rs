@@ -33,6 +33,9 @@ pub struct Extra<'a> {
     pub since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// `list --json`: which ban by the rules this is (repeat offenders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
     /// `login` events: the account logged into.
@@ -205,8 +208,10 @@ pub fn allow_source(s: &AllowSource) -> String {
 pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool) -> io::Result<()> {
     let mut ips: Vec<(&IpAddr, &Record)> = st.records.iter().filter(|(_, r)| all || r.listed.is_some()).collect();
     ips.sort_by(|x, y| ip_order(*x.0, *y.0));
-    let expire =
-        |r: &Record| cfg.policy.expire.map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into());
+    // A repeat offender's ban lasts longer (`--expire-factor`).
+    let expire = |r: &Record| {
+        cfg.policy.ban_length(r.bans).map(|e| iso(r.last.saturating_add(e))).unwrap_or_else(|| "never".into())
+    };
     let host = hostname();
     let shown = |ip: IpAddr| cfg.policy.net(ip);
     if !json {
@@ -215,7 +220,8 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
     for (ip, r) in ips {
         let source = if r.listed.is_some() { "rule" } else { "seen" };
         if json {
-            let extra = Extra { source: Some(source), expires: Some(expire(r)), ..Extra::default() };
+            let ban = r.listed.map(|_| r.bans.max(1));
+            let extra = Extra { source: Some(source), expires: Some(expire(r)), ban, ..Extra::default() };
             writeln!(o, "{}", json_line(&shown(*ip).to_string(), Some(r), "listed", &host, extra))?;
         } else {
             let (first, last) = (iso(r.first), iso(r.last));
@@ -322,7 +328,8 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
             match r.listed {
                 Some(t) => {
                     writeln!(o, "  listed since {} by the rules", iso(t))?;
-                    if let Some(e) = p.expire {
+                    if let (Some(e), Some(why)) = (p.ban_length(r.bans), p.ban_why(r.bans)) {
+                        writeln!(o, "  {why}")?;
                         writeln!(o, "  leaves the list at {} unless seen again", iso(r.last.saturating_add(e)))?;
                     }
                 }
@@ -336,6 +343,9 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
                     p.threshold
                 )?,
             }
+            if r.listed.is_none() {
+                repeat_offender(o, p, r, crate::parse::time::Clock::system().now())?;
+            }
             if r.logins > 0 && !p.ban_accepted {
                 writeln!(o, "  spared: it logged in successfully (--ban-accepted lists it anyway)")?;
             }
@@ -343,6 +353,35 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
     }
     if let Some(e) = cfg.output.allow.find(ip) {
         writeln!(o, "  spared: allowlist {} ({})", e.net, allow_source(&e.source))?;
+    }
+    escalated(o, cfg, st, ip)?;
+    Ok(())
+}
+
+/// `explain` of an address not listed now: its past bans, and how long
+/// the next one would last.
+fn repeat_offender(o: &mut impl Write, p: &rules::Policy, r: &Record, now: i64) -> io::Result<()> {
+    if r.bans == 0 {
+        return Ok(());
+    }
+    let n = p.bans_at(r, now);
+    let was = if n == r.bans { String::new() } else { format!(", {n} after the quiet time since") };
+    let next = p.ban_why(n + 1).map(|w| format!("; a next ban would be the {w}")).unwrap_or_default();
+    writeln!(o, "  banned {} times by the rules, the last ending {}{was}{next}", r.bans, iso(r.quiet))
+}
+
+/// `explain`: the `--subnet-after` network that lists `ip` with its
+/// neighbours, if any.
+fn escalated(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr) -> io::Result<()> {
+    let esc = rules::subnet::escalated(st, &cfg.policy, &cfg.output.allow);
+    let Some(e) = rules::subnet::covering(&esc, ip) else { return Ok(()) };
+    let sub = cfg.policy.subnet.map_or(0, |s| s.after);
+    writeln!(o, "  covered by the escalated network {}: {} of its addresses are listed (--subnet-after {sub})", e.net, e.members.len())?;
+    let key = cfg.policy.key(ip);
+    if let Some(hole) = e.spared.iter().find(|h| h.contains_ip(key)) {
+        writeln!(o, "  but {hole} is carved out of it: it logged in successfully")?;
+    } else if let Some(a) = cfg.output.allow.find(ip) {
+        writeln!(o, "  but {} is carved out of it: allowlist", a.net)?;
     }
     Ok(())
 }

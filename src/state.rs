@@ -54,6 +54,12 @@ pub struct Record {
     /// The hosts that reported it (ids into [`State::hosts`]), at most
     /// [`HOSTS_KEPT`], in the order first seen.
     pub hosts: Vec<u16>,
+    /// Bans by the rules so far (repeat offenders; see
+    /// [`crate::rules::repeat`]): the current ban's number while listed.
+    pub bans: u32,
+    /// When its quiet period began (the last ban's end, or a later attack),
+    /// from which the ban count decays.
+    pub quiet: i64,
 }
 
 impl Record {

@@ -334,6 +334,7 @@ fn step(
     let out = engine.evaluate(full, clock.now());
     let edited = !engine.list_unedited();
     let full = full || reloaded || edited || !out.expired.is_empty() || !out.lapsed.is_empty();
+    let full = full || engine.escalates(&out.listed);
     let done = if full {
         let current = engine.read_list(None)?;
         engine.load_includes(clock.now());

@@ -334,6 +334,16 @@ impl<'c> Engine<'c> {
         rules::blocklist(&self.state, &self.cfg.policy, &self.allow, cut)
     }
 
+    /// Whether one of `listed` makes or joins a `--subnet-after` network:
+    /// then the whole list is published, not the hosts added.
+    pub fn escalates(&self, listed: &[IpAddr]) -> bool {
+        if self.cfg.policy.subnet.is_none() || listed.is_empty() {
+            return false;
+        }
+        let esc = rules::subnet::escalated(&self.state, &self.cfg.policy, &self.allow);
+        rules::subnet::touches(&esc, listed)
+    }
+
     pub fn set_allow(&mut self, allow: Allowlist) {
         self.allow = allow;
     }

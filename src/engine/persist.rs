@@ -29,7 +29,7 @@ impl Engine<'_> {
             return Ok(());
         }
         let mut meta = Meta {
-            due: due(&self.state, self.cfg.policy.expire),
+            due: due(&self.state, &self.cfg.policy),
             policy: self.cfg.fingerprint(),
             out: FileId::stamp_of(&self.cfg.output.out),
             stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
@@ -129,9 +129,10 @@ fn delay_save() {
 }
 
 /// The earliest time something leaves the list without a new line.
-fn due(st: &State, expire: Option<i64>) -> Option<i64> {
+fn due(st: &State, policy: &crate::rules::Policy) -> Option<i64> {
     let listed = st.records.values().filter(|r| r.listed.is_some());
-    let expiries = expire.into_iter().flat_map(|e| listed.clone().map(move |r| r.last.saturating_add(e)));
+    // A repeat offender's ban lasts longer (`--expire-factor`).
+    let expiries = listed.filter_map(|r| policy.ban_length(r.bans).map(|e| r.last.saturating_add(e)));
     expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
 }
 

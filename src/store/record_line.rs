@@ -56,6 +56,9 @@ pub(super) fn parse<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, Stri
                     }
                 }
             }
+            // Repeat offenders (older versions ignore both keys).
+            "bans" => r.bans = num(k, v)?,
+            "quiet" => r.quiet = num(k, v)?,
             _ => {}
         }
     }
@@ -118,6 +121,12 @@ pub(super) fn render(s: &mut Vec<u8>, ip: IpAddr, r: &Record) {
             }
             push_u64(s, u64::from(h));
         }
+    }
+    if r.bans > 0 {
+        s.extend_from_slice(b"\tbans=");
+        push_u64(s, u64::from(r.bans));
+        s.extend_from_slice(b"\tquiet=");
+        push_i64(s, r.quiet);
     }
     s.push(b'\n');
 }
