@@ -437,4 +437,71 @@ mod tests {
         let per = Policy { ipv6_prefix: 128, ..Policy::default() };
         assert_eq!((per.key(a), per.net(a).to_string()), (a, "2001:db8:1:2::77".to_string()));
     }
+
+    /// One attack at `t` on `x`, then an evaluation at `now`.
+    fn attack_at(s: &mut State, p: &Policy, x: IpAddr, t: i64, now: i64) -> Outcome {
+        count(s, p, A, x, None, 1, t);
+        evaluate(s, Some(&[x]), &Allowlist::new(), p, now)
+    }
+
+    #[test]
+    fn repeat_offenders_get_longer_bans_up_to_the_cap() {
+        const H: i64 = 3600;
+        let p = Policy {
+            expire: Some(H),
+            repeat: Repeat { factor: 4, max: Some(30 * 86400), decay: Some(30 * 86400) },
+            ..Policy::default()
+        };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        // Each ban: listed at t, still listed at t + length, gone after.
+        let mut t = 0;
+        for (n, len) in [(1, H), (2, 4 * H), (3, 16 * H), (4, 64 * H), (5, 256 * H), (6, 720 * H), (7, 720 * H)] {
+            assert_eq!(attack_at(&mut s, &p, x, t, t).listed, vec![x], "ban {n}");
+            assert_eq!(s.records[&x].bans, n);
+            assert!(evaluate(&mut s, Some(&[]), &Allowlist::new(), &p, t + len).expired.is_empty(), "ban {n}");
+            assert_eq!(evaluate(&mut s, Some(&[]), &Allowlist::new(), &p, t + len + 1).expired, vec![x], "ban {n}");
+            assert_eq!(s.records[&x].quiet, t + len, "the ban ended at its length");
+            t += len + 60;
+        }
+    }
+
+    #[test]
+    fn the_ban_count_decays_when_quiet_and_unban_resets_it() {
+        const H: i64 = 3600;
+        const D: i64 = 86400;
+        let p = Policy {
+            expire: Some(H),
+            repeat: Repeat { factor: 2, max: Some(30 * D), decay: Some(10 * D) },
+            ..Policy::default()
+        };
+        let allow = Allowlist::new();
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        for (t, len) in [(0, H), (2 * H, 2 * H), (5 * H, 4 * H), (10 * H, 8 * H)] {
+            attack_at(&mut s, &p, x, t, t);
+            evaluate(&mut s, Some(&[]), &allow, &p, t + len + 1);
+        }
+        assert_eq!((s.records[&x].bans, s.records[&x].quiet), (4, 18 * H));
+        // 25 quiet days after the 4th ban: halved twice, 4 -> 1; the next
+        // ban is the 2nd.
+        let t = 18 * H + 25 * D;
+        assert_eq!(attack_at(&mut s, &p, x, t, t).listed, vec![x]);
+        assert_eq!(s.records[&x].bans, 2);
+        assert_eq!(p.ban_length(s.records[&x].bans), Some(2 * H));
+        // An unban by the admin forgets the count: the next ban is a 1st.
+        assert!(unban(&mut s, &Net::host(x)));
+        assert_eq!(s.records[&x].bans, 0);
+        assert_eq!(attack_at(&mut s, &p, x, t + 60, t + 60).listed, vec![x]);
+        assert_eq!(s.records[&x].bans, 1);
+        // Factor 1 (the default): every ban lasts --expire, as before.
+        let plain = Policy { expire: Some(H), ..Policy::default() };
+        let mut s = State::default();
+        for i in 0..3 {
+            let t = i * 10 * H;
+            attack_at(&mut s, &plain, x, t, t);
+            assert_eq!(evaluate(&mut s, Some(&[]), &allow, &plain, t + H + 1).expired, vec![x]);
+        }
+        assert_eq!(s.records[&x].bans, 3);
+    }
 }

@@ -137,3 +137,80 @@ pub fn touches(esc: &[Escalated], listed: &[IpAddr]) -> bool {
 pub fn covering<'a>(esc: &'a [Escalated], ip: IpAddr) -> Option<&'a Escalated> {
     esc.iter().find(|e| e.net.contains_ip(ip))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allow::AllowSource;
+    use crate::parse::{Rule, What};
+    use crate::rules::{blocklist, count, evaluate};
+
+    const A: What = What::Attack(Rule::InvalidUser);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn list(s: &State, p: &Policy, allow: &Allowlist) -> Vec<String> {
+        blocklist(s, p, allow, &mut |_, _, _| {}).iter().map(|n| n.to_string()).collect()
+    }
+
+    fn attack(s: &mut State, p: &Policy, allow: &Allowlist, addrs: &[&str], t: i64) {
+        let ips: Vec<IpAddr> = addrs.iter().map(|a| p.key(ip(a))).collect();
+        for x in &ips {
+            count(s, p, A, *x, None, 1, t);
+        }
+        evaluate(s, Some(&ips), allow, p, t);
+    }
+
+    #[test]
+    fn k_listed_neighbours_list_their_network_minus_allowed_and_logged_in() {
+        let p = Policy { subnet: Some(Subnet { after: 3, v4: 24, v6: 48 }), expire: Some(100), ..Policy::default() };
+        let mut allow = Allowlist::new();
+        allow.push("192.0.2.200".parse().unwrap(), AllowSource::Flag);
+        let mut s = State::default();
+        // A user who logged in from the same /24.
+        count(&mut s, &p, What::Login, ip("192.0.2.128"), Some(b"alice"), 1, 0);
+        attack(&mut s, &p, &allow, &["192.0.2.1", "192.0.2.2", "198.51.100.1"], 10);
+        assert_eq!(list(&s, &p, &allow), ["192.0.2.1", "192.0.2.2", "198.51.100.1"], "K-1 members");
+        attack(&mut s, &p, &allow, &["192.0.2.3"], 20);
+        let l = list(&s, &p, &allow);
+        assert!(l.contains(&"198.51.100.1".to_string()) && !l.contains(&"192.0.2.1".to_string()), "{l:?}");
+        let nets: Vec<Net> = l.iter().map(|n| n.parse().unwrap()).collect();
+        let covered = |a: &str| nets.iter().any(|n| n.contains_ip(ip(a)));
+        for a in ["192.0.2.1", "192.0.2.3", "192.0.2.99", "192.0.2.255"] {
+            assert!(covered(a), "{a}: {l:?}");
+        }
+        assert!(!covered("192.0.2.128"), "the logged-in user stays reachable: {l:?}");
+        assert!(!covered("192.0.2.200"), "the allowlisted address stays reachable: {l:?}");
+        let esc = escalated(&s, &p, &allow);
+        assert_eq!(esc.len(), 1);
+        assert_eq!((esc[0].net.to_string(), esc[0].members.len()), ("192.0.2.0/24".to_string(), 3));
+        assert_eq!(esc[0].spared, [Net::host(ip("192.0.2.128"))]);
+        assert!(touches(&esc, &[ip("192.0.2.3")]) && !touches(&esc, &[ip("198.51.100.1")]));
+        // The first two expire: fewer than K members, the network leaves.
+        evaluate(&mut s, Some(&[]), &allow, &p, 115);
+        assert_eq!(list(&s, &p, &allow), ["192.0.2.3"]);
+        // With --ban-accepted nothing is carved for the login.
+        let p = Policy { ban_accepted: true, ..p };
+        attack(&mut s, &p, &allow, &["192.0.2.1", "192.0.2.2"], 120);
+        assert!(escalated(&s, &p, &allow)[0].spared.is_empty());
+    }
+
+    #[test]
+    fn ipv6_64_records_escalate_to_their_48() {
+        let p = Policy { subnet: Some(Subnet { after: 2, v4: 24, v6: 48 }), ..Policy::default() };
+        let allow = Allowlist::new();
+        let mut s = State::default();
+        attack(&mut s, &p, &allow, &["2001:db8:1:2::7", "2001:db8:2:1::1"], 0);
+        assert_eq!(list(&s, &p, &allow), ["2001:db8:1:2::/64", "2001:db8:2:1::/64"]);
+        attack(&mut s, &p, &allow, &["2001:db8:1:ffff::1"], 0);
+        assert_eq!(list(&s, &p, &allow), ["2001:db8:1::/48", "2001:db8:2:1::/64"]);
+        // A login in the /48 spares its whole /64.
+        count(&mut s, &p, What::Login, p.key(ip("2001:db8:1:5::9")), Some(b"bob"), 1, 1);
+        let l = list(&s, &p, &allow);
+        let nets: Vec<Net> = l.iter().map(|n| n.parse().unwrap()).collect();
+        assert!(!nets.iter().any(|n| n.overlaps(&"2001:db8:1:5::/64".parse().unwrap())), "{l:?}");
+        assert!(nets.iter().any(|n| n.contains_ip(ip("2001:db8:1:6::1"))), "{l:?}");
+    }
+}
