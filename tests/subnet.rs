@@ -93,3 +93,17 @@ fn sizes_wider_than_8_or_32_and_k_below_2_are_refused() {
     let conf = e.path("conf").display().to_string();
     e.sync(&["--config", &conf]).code(2).stderr_has("subnet-v4:");
 }
+
+#[test]
+fn watch_lists_the_network_as_the_kth_member_comes() {
+    use crate::harness::{wait_for, Daemon};
+    let e = Env::new();
+    e.write("auth.log", attack("192.0.2.1"));
+    let mut c = e.cmd(e.watch_args(&["--subnet-after", "2"]));
+    c.arg("-v");
+    let mut d = Daemon::spawn(c, e.path("watch.err"));
+    wait_for(10, "the first sync", || e.read("badguys") == "192.0.2.1\n");
+    e.append("auth.log", &attack("192.0.2.2"));
+    wait_for(5, "the network in place of its members", || e.read("badguys") == "192.0.2.0/24\n");
+    assert_eq!(d.stop(), 0, "{}", d.log());
+}

@@ -346,3 +346,19 @@ fn render_matches_the_format_based_reference() {
     assert_eq!(render(&st), want);
     assert_eq!(render(&sample()), render_reference(&sample()));
 }
+
+#[test]
+fn a_repeat_offenders_ban_count_survives_the_file_and_older_files_read_as_none() {
+    let mut st = sample();
+    let ip: std::net::IpAddr = "192.0.2.3".parse().unwrap();
+    let r = st.record(ip);
+    (r.first, r.last, r.bans, r.quiet) = (1, 2, 3, 1_700_000_000);
+    let text = render(&st);
+    assert!(String::from_utf8_lossy(&text).contains("\tbans=3\tquiet=1700000000\n"));
+    let back = parse(&text).unwrap();
+    assert_eq!((back.records[&ip].bans, back.records[&ip].quiet), (3, 1_700_000_000));
+    // A record never banned writes neither key, as before.
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!((back.records[&v6].bans, back.records[&v6].quiet), (0, 0));
+    assert!(!String::from_utf8_lossy(&text).lines().any(|l| l.contains("2001:db8::1\t") && l.contains("bans=")));
+}
