@@ -154,7 +154,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expire: Option<i64>,
     /// Repeat offenders: each ban by the rules lasts this many times the one
-    /// before (the n-th: --expire × N^(n-1)); needs --expire [default: 1].
+    /// before (the n-th: --expire × N^(n-1)); needs --expire; `unban` resets
+    /// an address's count [default: 1].
     #[arg(long, value_name = "N", value_parser = parse_expire_factor)]
     pub expire_factor: Option<u32>,
     /// No ban by the rules lasts longer than this [default: 30d, or --expire if longer].

@@ -551,4 +551,35 @@ mod tests {
             Config::load(Some(&conf), None, &OutputArgs::default(), None, SeeFlags::default()).unwrap_err().to_string();
         assert!(e.contains("badguys.conf:1: window:"), "{e}");
     }
+
+    #[test]
+    fn repeat_and_subnet_keys_and_their_defaults() {
+        use crate::rules::{Repeat, Subnet};
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("badguys.conf");
+        let load = |text: &str| {
+            std::fs::write(&conf, text).unwrap();
+            Config::load(Some(&conf), Some(&ScanArgs::default()), &OutputArgs::default(), None, SeeFlags::default())
+        };
+        let c = load("expire = 1h\nexpire-factor = 4\n").unwrap();
+        assert_eq!(c.policy.repeat, Repeat { factor: 4, max: Some(30 * 86400), decay: Some(30 * 86400) });
+        assert_eq!(c.policy.subnet, None);
+        let c = load("expire = 60d\n").unwrap();
+        assert_eq!(c.policy.repeat, Repeat { factor: 1, max: Some(60 * 86400), decay: Some(60 * 86400) });
+        let c = load("expire = 1h\nexpire-max = 2d\ndecay = 7d\nsubnet-after = 5\nsubnet-v6 = 40\n").unwrap();
+        assert_eq!(c.policy.repeat, Repeat { factor: 1, max: Some(2 * 86400), decay: Some(7 * 86400) });
+        assert_eq!(c.policy.subnet, Some(Subnet { after: 5, v4: 24, v6: 40 }));
+        for (bad, msg) in [
+            ("expire-factor = 2\n", "need --expire"),
+            ("expire = 2h\nexpire-max = 1h\n", "shorter than --expire"),
+            ("subnet-after = 1\n", "subnet-after:"),
+            ("subnet-after = 2\nsubnet-v4 = 7\n", "subnet-v4:"),
+            ("subnet-after = 2\nsubnet-v6 = 31\n", "subnet-v6:"),
+            ("subnet-v4 = 16\n", "need --subnet-after"),
+            ("subnet-after = 2\nipv6-prefix = 48\n", "shorter than --ipv6-prefix"),
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains(msg), "{bad}: {e}");
+        }
+    }
 }
