@@ -347,44 +347,6 @@ impl Raw {
     }
 }
 
-impl Raw {
-    /// `--expire-factor`, `--expire-max`, `--decay`, resolved: the cap is
-    /// 30 days (or `--expire`, if longer) unless given, the decay the cap.
-    fn repeat(&self) -> Result<crate::rules::Repeat, Error> {
-        let factor = self.expire_factor.unwrap_or(1);
-        let Some(expire) = self.expire else {
-            if factor > 1 || self.expire_max.is_some() {
-                return Err(Error::Config("--expire-factor and --expire-max need --expire".into()));
-            }
-            return Ok(crate::rules::Repeat { factor, max: None, decay: self.decay });
-        };
-        if let Some(m) = self.expire_max.filter(|&m| m < expire) {
-            return Err(Error::Config(format!("--expire-max ({m}s) is shorter than --expire ({expire}s)")));
-        }
-        let max = self.expire_max.unwrap_or(crate::rules::repeat::DEFAULT_MAX.max(expire));
-        Ok(crate::rules::Repeat { factor, max: Some(max), decay: Some(self.decay.unwrap_or(max)) })
-    }
-
-    /// `--subnet-after K`, `--subnet-v4`, `--subnet-v6`.
-    fn subnet(&self) -> Result<Option<crate::rules::Subnet>, Error> {
-        use crate::rules::subnet::{DEFAULT_V4, DEFAULT_V6};
-        let Some(after) = self.subnet_after else {
-            if self.subnet_v4.is_some() || self.subnet_v6.is_some() {
-                return Err(Error::Config("--subnet-v4 and --subnet-v6 need --subnet-after".into()));
-            }
-            return Ok(None);
-        };
-        let (v4, v6) = (self.subnet_v4.unwrap_or(DEFAULT_V4), self.subnet_v6.unwrap_or(DEFAULT_V6));
-        let prefix = self.ipv6_prefix.unwrap_or(64);
-        if v6 >= prefix {
-            return Err(Error::Config(format!(
-                "--subnet-v6 {v6} must be shorter than --ipv6-prefix {prefix} (records are /{prefix} networks)"
-            )));
-        }
-        Ok(Some(crate::rules::Subnet { after, v4, v6 }))
-    }
-}
-
 fn unquote(v: &str) -> &str {
     for q in ['"', '\''] {
         if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
@@ -436,8 +398,10 @@ impl Config {
             expire: raw.expire,
             ban_accepted: raw.ban_accepted,
             ipv6_prefix: raw.ipv6_prefix.unwrap_or(64),
-            repeat: raw.repeat()?,
-            subnet: raw.subnet()?,
+            repeat: crate::rules::Repeat::resolve(raw.expire, raw.expire_factor, raw.expire_max, raw.decay)
+                .map_err(Error::Config)?,
+            subnet: crate::rules::Subnet::resolve(raw.subnet_after, raw.subnet_v4, raw.subnet_v6, raw.ipv6_prefix)
+                .map_err(Error::Config)?,
         };
         let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
         let history = crate::store::history::path_for(&state, raw.history.as_deref());

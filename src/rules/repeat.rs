@@ -33,6 +33,30 @@ impl Default for Repeat {
     }
 }
 
+impl Repeat {
+    /// The settings resolved ([`crate::config`]): the cap is 30 days (or
+    /// `--expire`, if longer) unless given, the decay the cap.
+    pub fn resolve(
+        expire: Option<i64>,
+        factor: Option<u32>,
+        max: Option<i64>,
+        decay: Option<i64>,
+    ) -> Result<Repeat, String> {
+        let factor = factor.unwrap_or(1);
+        let Some(expire) = expire else {
+            if factor > 1 || max.is_some() {
+                return Err("--expire-factor and --expire-max need --expire".into());
+            }
+            return Ok(Repeat { factor, max: None, decay });
+        };
+        if let Some(m) = max.filter(|&m| m < expire) {
+            return Err(format!("--expire-max ({m}s) is shorter than --expire ({expire}s)"));
+        }
+        let max = max.unwrap_or(DEFAULT_MAX.max(expire));
+        Ok(Repeat { factor, max: Some(max), decay: Some(decay.unwrap_or(max)) })
+    }
+}
+
 impl Policy {
     /// How long the `n`-th ban lasts (0 counts as the first: a record
     /// listed before bans were counted); `None` without `--expire`.

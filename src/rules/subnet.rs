@@ -48,6 +48,28 @@ pub struct Escalated {
 }
 
 impl Subnet {
+    /// The settings resolved ([`crate::config`]); `None` without `after`.
+    pub fn resolve(
+        after: Option<u32>,
+        v4: Option<u8>,
+        v6: Option<u8>,
+        ipv6_prefix: Option<u8>,
+    ) -> Result<Option<Subnet>, String> {
+        let Some(after) = after else {
+            if v4.is_some() || v6.is_some() {
+                return Err("--subnet-v4 and --subnet-v6 need --subnet-after".into());
+            }
+            return Ok(None);
+        };
+        let (v4, v6, prefix) = (v4.unwrap_or(DEFAULT_V4), v6.unwrap_or(DEFAULT_V6), ipv6_prefix.unwrap_or(64));
+        if v6 >= prefix {
+            return Err(format!(
+                "--subnet-v6 {v6} must be shorter than --ipv6-prefix {prefix} (records are /{prefix} networks)"
+            ));
+        }
+        Ok(Some(Subnet { after, v4, v6 }))
+    }
+
     /// The network a record key falls in.
     fn group(&self, key: IpAddr) -> Option<Net> {
         let len = if key.is_ipv4() { self.v4 } else { self.v6 };
