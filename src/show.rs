@@ -234,6 +234,16 @@ pub fn list(o: &mut impl Write, cfg: &Config, st: &State, all: bool, json: bool)
             )?;
         }
     }
+    // --subnet-after: the networks listed in place of their members.
+    for e in rules::subnet::escalated(st, &cfg.policy, &cfg.output.allow) {
+        let reason = format!("{} listed addresses (--subnet-after)", e.members.len());
+        if json {
+            let extra = Extra { source: Some("subnet"), reason: Some(&reason), ..Extra::default() };
+            writeln!(o, "{}", json_line(&e.net.to_string(), None, "listed", &host, extra))?;
+        } else {
+            writeln!(o, "{:<40} {:<20} {:<20} {:<8} {:<20} {reason}", e.net.to_string(), "-", "-", "subnet", "-")?;
+        }
+    }
     for (path, inc) in &st.includes {
         let source = format!("include:{}", path.display());
         for net in &inc.nets {
