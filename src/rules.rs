@@ -241,11 +241,7 @@ pub fn blocklist(
     }
     let member = subnet::Members::new(&esc, policy);
     let member = |ip: &IpAddr| member.contains(*ip);
-    let hosts = state
-        .records
-        .iter()
-        .filter(|(ip, r)| r.listed.is_some() && !member(ip))
-        .map(|(ip, _)| policy.net(*ip));
+    let hosts = state.records.iter().filter(|(ip, r)| r.listed.is_some() && !member(ip)).map(|(ip, _)| policy.net(*ip));
     let included = state.includes.values().flat_map(|i| i.nets.iter().copied());
     for net in hosts.chain(state.manual.keys().copied()).chain(included) {
         if net.is_host() {

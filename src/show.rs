@@ -386,7 +386,12 @@ fn escalated(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr) -> io::Re
     let esc = rules::subnet::escalated(st, &cfg.policy, &cfg.output.allow);
     let Some(e) = rules::subnet::covering(&esc, ip) else { return Ok(()) };
     let sub = cfg.policy.subnet.map_or(0, |s| s.after);
-    writeln!(o, "  covered by the escalated network {}: {} of its addresses are listed (--subnet-after {sub})", e.net, e.members.len())?;
+    writeln!(
+        o,
+        "  covered by the escalated network {}: {} of its addresses are listed (--subnet-after {sub})",
+        e.net,
+        e.members.len()
+    )?;
     let key = cfg.policy.key(ip);
     if let Some(hole) = e.spared.iter().find(|h| h.contains_ip(key)) {
         writeln!(o, "  but {hole} is carved out of it: it logged in successfully")?;

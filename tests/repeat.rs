@@ -121,7 +121,9 @@ fn factor_and_cap_are_checked_and_change_the_policy_hash() {
     e.write("conf", "");
     attack(&e, 1, "00:00");
     at(&e, "2025-01-01T00:01:00Z", &["sync", "--expire-factor", "4"]).code(2).stderr_has("need --expire");
-    at(&e, "2025-01-01T00:01:00Z", &["sync", "--expire", "2h", "--expire-max", "1h"]).code(2).stderr_has("shorter than --expire");
+    at(&e, "2025-01-01T00:01:00Z", &["sync", "--expire", "2h", "--expire-max", "1h"])
+        .code(2)
+        .stderr_has("shorter than --expire");
     at(&e, "2025-01-01T00:01:00Z", &["sync", "--expire", "1h", "--expire-factor", "0"]).code(2);
     at(&e, "2025-01-01T00:01:00Z", &["sync", "--expire", "1h"]).ok();
     let meta = |e: &Env| e.read("state").lines().find(|l| l.starts_with("meta")).unwrap().to_string();

@@ -40,13 +40,16 @@ fn k_members_list_their_24_with_the_allowlist_and_logins_carved_out() {
         ]
     );
     let r = e.command(&["explain", "192.0.2.50", "--subnet-after", "3"]);
-    r.ok().stdout_has("covered by the escalated network 192.0.2.0/24: 3 of its addresses are listed (--subnet-after 3)");
+    r.ok()
+        .stdout_has("covered by the escalated network 192.0.2.0/24: 3 of its addresses are listed (--subnet-after 3)");
     let r = e.command(&["explain", "192.0.2.77", "--subnet-after", "3"]);
     r.ok().stdout_has("but 192.0.2.77 is carved out of it: it logged in successfully");
     e.write("conf", "subnet-after = 3\nallow = 192.0.2.128/25\n");
     let conf = e.path("conf").display().to_string();
     let r = e.command(&["list", "--json", "--config", &conf]);
-    r.ok().stdout_has(r#""addr":"192.0.2.0/24","host":"#).stdout_has(r#""source":"subnet","reason":"3 listed addresses (--subnet-after)"}"#);
+    r.ok()
+        .stdout_has(r#""addr":"192.0.2.0/24","host":"#)
+        .stdout_has(r#""source":"subnet","reason":"3 listed addresses (--subnet-after)"}"#);
     // Without the option the addresses are listed one by one.
     e.sync(&["--allow", "192.0.2.128/25"]).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "192.0.2.3", "198.51.100.9"]);

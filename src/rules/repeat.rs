@@ -204,7 +204,10 @@ mod tests {
         assert_eq!(p.ban_why(1).unwrap(), "1st ban: lasts 1h");
         assert_eq!(p.ban_why(7).unwrap(), "7th ban: lasts 30d = 1h × 4⁶, capped at 30d");
         assert_eq!(p.ban_why(12).unwrap(), "12th ban: lasts 30d = 1h × 4¹¹, capped at 30d");
-        assert_eq!((ordinal(2), ordinal(11), ordinal(22), ordinal(113)), ("2nd".into(), "11th".into(), "22nd".into(), "113th".into()));
+        assert_eq!(
+            (ordinal(2), ordinal(11), ordinal(22), ordinal(113)),
+            ("2nd".into(), "11th".into(), "22nd".into(), "113th".into())
+        );
         assert_eq!((span(90 * 60), span(14 * D), span(3601)), ("90m".into(), "2w".into(), "3601s".into()));
     }
 

@@ -116,7 +116,7 @@ pub fn escalated(state: &State, policy: &Policy, allow: &Allowlist) -> Vec<Escal
             Escalated { net, members, spared: s }
         })
         .collect();
-    out.sort_by(|a, b| a.net.cmp(&b.net));
+    out.sort_by_key(|e| e.net);
     out
 }
 
@@ -156,7 +156,7 @@ pub fn touches(esc: &[Escalated], listed: &[IpAddr]) -> bool {
 }
 
 /// The escalated network that covers `ip`, if any.
-pub fn covering<'a>(esc: &'a [Escalated], ip: IpAddr) -> Option<&'a Escalated> {
+pub fn covering(esc: &[Escalated], ip: IpAddr) -> Option<&Escalated> {
     esc.iter().find(|e| e.net.contains_ip(ip))
 }
 
