@@ -5,7 +5,6 @@
 //! bans lapse at their `--for`. The blocklist is the listed addresses and
 //! the manual bans, minus the allowlist.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
@@ -193,7 +192,9 @@ pub fn blocklist(
     allow: &Allowlist,
     cut: &mut dyn FnMut(Net, &AllowEntry, usize),
 ) -> Vec<Net> {
-    let mut set: BTreeSet<Net> = BTreeSet::new();
+    // Gathered, then sorted once (a BTreeSet insert per entry was 10% of a
+    // watch reconcile at 1,000,000 entries in a perf profile).
+    let mut set: Vec<Net> = Vec::new();
     let hosts = state.records.iter().filter(|(_, r)| r.listed.is_some()).map(|(ip, _)| policy.net(*ip));
     let included = state.includes.values().flat_map(|i| i.nets.iter().copied());
     for net in hosts.chain(state.manual.keys().copied()).chain(included) {
@@ -201,9 +202,7 @@ pub fn blocklist(
             // The common case: one lookup instead of a carve.
             match allow.find(net.addr()) {
                 Some(e) => cut(net, e, 0),
-                None => {
-                    set.insert(net);
-                }
+                None => set.push(net),
             }
             continue;
         }
@@ -213,7 +212,9 @@ pub fn blocklist(
         }
         set.extend(pieces);
     }
-    set.into_iter().collect()
+    set.sort();
+    set.dedup();
+    set
 }
 
 #[cfg(test)]
