@@ -9,7 +9,6 @@
 //! ([`repeat`]: `--expire-factor`, `--expire-max`, `--decay`), and K listed
 //! addresses in one network list the network ([`subnet`]: `--subnet-after`).
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
@@ -228,7 +227,9 @@ pub fn blocklist(
     allow: &Allowlist,
     cut: &mut dyn FnMut(Net, &AllowEntry, usize),
 ) -> Vec<Net> {
-    let mut set: BTreeSet<Net> = BTreeSet::new();
+    // Gathered, then sorted once (a BTreeSet insert per entry was 10% of a
+    // watch reconcile at 1,000,000 entries in a perf profile).
+    let mut set: Vec<Net> = Vec::new();
     // --subnet-after: networks listed in place of their members.
     let esc = subnet::escalated(state, policy, allow);
     for e in &esc {
@@ -248,9 +249,7 @@ pub fn blocklist(
             // The common case: one lookup instead of a carve.
             match allow.find(net.addr()) {
                 Some(e) => cut(net, e, 0),
-                None => {
-                    set.insert(net);
-                }
+                None => set.push(net),
             }
             continue;
         }
@@ -260,7 +259,9 @@ pub fn blocklist(
         }
         set.extend(pieces);
     }
-    set.into_iter().collect()
+    set.sort();
+    set.dedup();
+    set
 }
 
 #[cfg(test)]

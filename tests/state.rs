@@ -377,3 +377,26 @@ fn a_line_added_by_hand_for_an_address_with_a_record_is_kept() {
     e.sync(&["--threshold", "2"]).ok();
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
 }
+
+#[test]
+fn lines_added_by_hand_out_of_order_are_told_from_badguys_own() {
+    let e = Env::new();
+    e.write(
+        "auth.log",
+        sshd(1, "Invalid user a from 192.0.2.1 port 1")
+            + &sshd(2, "Invalid user b from 192.0.2.1 port 1")
+            + &sshd(3, "Invalid user c from 192.0.2.5 port 1")
+            + &sshd(4, "Invalid user d from 192.0.2.5 port 1"),
+    );
+    e.sync(&["--threshold", "2"]).ok();
+    assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.5"]);
+    // After badguys' sorted lines: one in order, one out of order, and a
+    // copy of one of badguys' own out of order; one more before them all.
+    std::fs::write(e.out(), "192.0.0.9\n192.0.2.1\n192.0.2.5\n198.51.100.9\n192.0.2.3\n192.0.2.5\n").unwrap();
+    e.sync(&["--threshold", "2"]).ok().stderr_has("kept 3 entries");
+    assert_eq!(lines(&e.read("badguys")), ["192.0.0.9", "192.0.2.1", "192.0.2.3", "192.0.2.5", "198.51.100.9"]);
+    let st = e.read("state");
+    let manual: Vec<&str> =
+        st.lines().filter_map(|l| l.strip_prefix("manual\t")).map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(manual, ["192.0.0.9", "192.0.2.3", "198.51.100.9"], "{st}");
+}

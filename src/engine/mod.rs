@@ -301,9 +301,19 @@ impl<'c> Engine<'c> {
         // What the allowlist carved out of a manual network is listed in
         // pieces: a piece is that ban's, not a new one.
         let nets: Vec<Net> = self.state.manual.keys().filter(|m| !m.is_host()).copied().collect();
+        // The file is sorted as badguys wrote it, but for lines added since:
+        // walked beside the published set, with a lookup only for a line
+        // out of order.
+        let mut walk = self.state.published.iter().flatten().peekable();
+        let mut prev: Option<&Net> = None;
         for net in &current.entries {
             let own = match &self.state.published {
-                Some(set) => set.contains(net),
+                Some(set) if prev.is_some_and(|p| p > net) => set.contains(net),
+                Some(_) => {
+                    prev = Some(net);
+                    while walk.next_if(|p| *p < net).is_some() {}
+                    walk.peek() == Some(&net)
+                }
                 None => {
                     (net.is_host() || *net == self.cfg.policy.net(net.addr()))
                         && self.state.records.get(&net.addr()).is_some_and(|r| r.listed.is_some() || r.attacks() > 0)
@@ -386,8 +396,8 @@ impl<'c> Engine<'c> {
                     self.stale = true;
                     // Entries the last run did not publish get their open
                     // connections cut.
-                    let new = if kill {
-                        crate::firewall::added(before.iter().flatten().chain(&current.entries), &list)
+                    let new = if kill && cfg.output.firewall.kills() {
+                        crate::firewall::added(before.as_ref(), &current.entries, &list)
                     } else {
                         Vec::new()
                     };

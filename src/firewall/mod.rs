@@ -6,6 +6,7 @@
 mod nftables;
 mod pf;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -121,6 +122,12 @@ impl Firewall {
         }
     }
 
+    /// Whether [`Firewall::replace`] uses its `new` entries (pf kills
+    /// their states): else the caller need not work them out.
+    pub fn kills(&self) -> bool {
+        matches!(self, Firewall::Pf(_))
+    }
+
     /// Adds `entries` (none of them already in the firewall) in one call.
     pub fn add(&self, entries: &[Net]) -> Result<(), Error> {
         if entries.is_empty() {
@@ -143,11 +150,33 @@ impl Firewall {
     }
 }
 
-/// The entries of `now` that `before` does not hold: what a replace newly
-/// lists.
-pub fn added<'a>(before: impl IntoIterator<Item = &'a Net>, now: &[Net]) -> Vec<Net> {
-    let before: std::collections::HashSet<&Net> = before.into_iter().collect();
-    now.iter().filter(|n| !before.contains(n)).copied().collect()
+/// The entries of `now` (sorted) that neither `published` (sorted: the set
+/// published last, when known) nor `file` (the list file's entries, in any
+/// order) holds: what a replace newly lists. `now` and `published` are
+/// walked side by side; only what that leaves is looked up in `file`
+/// (a hash set of 2,000,000 entries took 41% of a watch reconcile at
+/// 1,000,000 in a perf profile).
+pub fn added<'a>(published: Option<impl IntoIterator<Item = &'a Net>>, file: &[Net], now: &[Net]) -> Vec<Net> {
+    let mut new: Vec<Net> = match published {
+        None => now.to_vec(),
+        Some(p) => {
+            let mut p = p.into_iter().peekable();
+            let mut new = Vec::new();
+            for n in now {
+                while p.next_if(|b| *b < n).is_some() {}
+                if p.next_if_eq(&n).is_none() {
+                    new.push(*n);
+                }
+            }
+            new
+        }
+    };
+    if !new.is_empty() {
+        let candidates: HashSet<Net> = new.iter().copied().collect();
+        let listed: HashSet<Net> = file.iter().filter(|n| candidates.contains(n)).copied().collect();
+        new.retain(|n| !listed.contains(n));
+    }
+    new
 }
 
 /// Runs `program args…` with `stdin` fed to it; an error names the command
@@ -180,5 +209,44 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<
         Ok(())
     } else {
         Err(fail(output.status.to_string(), &output.stderr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_is_what_neither_the_published_set_nor_the_file_holds() {
+        let nets = |v: &[&str]| -> Vec<Net> {
+            let mut v: Vec<Net> = v.iter().map(|s| s.parse().unwrap()).collect();
+            v.sort();
+            v
+        };
+        let now = nets(&["192.0.2.1", "192.0.2.0/24", "198.51.100.7", "2001:db8::1", "2001:db8::/64"]);
+        let published = nets(&["192.0.2.0/24", "198.51.100.7", "2001:db8::9"]);
+        let file = nets(&["2001:db8::1", "203.0.113.5"]);
+        assert_eq!(added(Some(&published), &file, &now), nets(&["192.0.2.1", "2001:db8::/64"]));
+        assert_eq!(
+            added(None::<&[Net]>, &file, &now),
+            nets(&["192.0.2.1", "192.0.2.0/24", "198.51.100.7", "2001:db8::/64"])
+        );
+        assert_eq!(added(Some(&now), &[], &now), Vec::<Net>::new());
+        // Against the plain definition on a larger mix.
+        let all: Vec<Net> = (0..400u32)
+            .map(|i| {
+                let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + (i % 97) * 3));
+                Net::new(ip, if i % 7 == 0 { 24 } else { 32 }).unwrap()
+            })
+            .collect();
+        let pick = |k: usize| -> Vec<Net> {
+            let mut v: Vec<Net> = all.iter().enumerate().filter(|(i, _)| i % k == 1).map(|(_, n)| *n).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let (now, published, file) = (pick(2), pick(3), pick(5));
+        let plain: Vec<Net> = now.iter().filter(|n| !published.contains(n) && !file.contains(n)).copied().collect();
+        assert_eq!(added(Some(&published), &file, &now), plain);
     }
 }

@@ -119,6 +119,7 @@ impl NftTarget {
 pub fn script(t: &NftTarget, entries: &[Net]) -> String {
     let entries = collapse(entries);
     let mut s = String::with_capacity(256 + entries.len() * 20);
+    let mut buf = Vec::new();
     for (set, list) in t.split(&entries) {
         let _ = writeln!(s, "flush set {} {} {}", t.family, t.table, set);
         if list.is_empty() {
@@ -129,7 +130,7 @@ pub fn script(t: &NftTarget, entries: &[Net]) -> String {
             if i > 0 {
                 s.push_str(", ");
             }
-            let _ = write!(s, "{n}");
+            push_net(&mut s, &mut buf, **n);
         }
         s.push_str(" }\n");
     }
@@ -156,7 +157,7 @@ pub fn diff_script(t: &NftTarget, before: &[Net], now: &[Net]) -> String {
             (None, None) => break,
         }
     }
-    let mut s = String::new();
+    let (mut s, mut buf) = (String::new(), Vec::new());
     for (verb, list) in [("delete", &removed), ("add", &added)] {
         for (set, list) in t.split(list) {
             if list.is_empty() {
@@ -167,12 +168,21 @@ pub fn diff_script(t: &NftTarget, before: &[Net], now: &[Net]) -> String {
                 if k > 0 {
                     s.push_str(", ");
                 }
-                let _ = write!(s, "{n}");
+                push_net(&mut s, &mut buf, **n);
             }
             s.push_str(" }\n");
         }
     }
     s
+}
+
+/// Appends `n` as its `Display` would, without `core::fmt` (a million of
+/// them in a full replace), through `buf`, reused.
+fn push_net(s: &mut String, buf: &mut Vec<u8>, n: Net) {
+    buf.clear();
+    crate::store::textout::push_net(buf, n);
+    // ASCII digits, dots, colons and a slash.
+    s.push_str(std::str::from_utf8(buf).unwrap_or_default());
 }
 
 /// Whether `name` is safe to put in an nft script: a letter, then letters,

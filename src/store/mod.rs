@@ -11,7 +11,7 @@ pub mod batch;
 pub mod history;
 mod record_line;
 pub mod statefile;
-mod textout;
+pub(crate) mod textout;
 pub mod trust;
 
 use std::fs::{self, File, Permissions};
@@ -94,8 +94,8 @@ fn shown(line: &[u8]) -> String {
 pub fn render(entries: &[Net]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 16);
     for e in entries {
-        // Writing to a Vec cannot fail.
-        let _ = writeln!(out, "{e}");
+        textout::push_net(&mut out, *e);
+        out.push(b'\n');
     }
     out
 }

@@ -327,7 +327,7 @@ fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
 /// `sync` had this function at 29% of the run, mostly formatting. The
 /// tests compare it with a `format!`-based reference.
 pub fn render(st: &State) -> Vec<u8> {
-    use super::textout::push_hex16;
+    use super::textout::{push_hex16, push_i64, push_net};
     use std::io::Write;
     let mut s: Vec<u8> = Vec::with_capacity(256 + st.records.len() * 160);
     let _ = writeln!(s, "{MAGIC} {VERSION}");
@@ -384,17 +384,33 @@ pub fn render(st: &State) -> Vec<u8> {
     for (ip, r) in recs {
         super::record_line::render(&mut s, ip, r);
     }
+    // Manual bans taken in from the list file share one reason: escaped
+    // once, then copied.
+    let mut last: Option<(&str, std::ops::Range<usize>)> = None;
     for (net, m) in &st.manual {
-        let _ = write!(s, "manual\t{net}\tsince={}\tuntil=", m.since);
+        s.extend_from_slice(b"manual\t");
+        push_net(&mut s, *net);
+        s.extend_from_slice(b"\tsince=");
+        push_i64(&mut s, m.since);
+        s.extend_from_slice(b"\tuntil=");
         opt_into(&mut s, m.until);
         s.extend_from_slice(b"\treason=");
-        escape_into(&mut s, m.reason.as_bytes());
+        match &last {
+            Some((r, span)) if *r == m.reason => s.extend_from_within(span.clone()),
+            _ => {
+                let start = s.len();
+                escape_into(&mut s, m.reason.as_bytes());
+                last = Some((&m.reason, start..s.len()));
+            }
+        }
         s.push(b'\n');
     }
     // Not counted in the end marker: a version that does not know the
     // kind skips these lines, and the checksum covers them anyway.
     for net in st.published.iter().flatten() {
-        let _ = writeln!(s, "published\t{net}");
+        s.extend_from_slice(b"published\t");
+        push_net(&mut s, *net);
+        s.push(b'\n');
     }
     for h in &st.hosts {
         s.extend_from_slice(b"host\t");
@@ -447,8 +463,13 @@ pub(super) fn opt_into(s: &mut Vec<u8>, t: Option<i64>) {
 /// Percent-encodes everything but printable ASCII other than `%,= `.
 pub(super) fn escape_into(s: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |c: u8| c.is_ascii_graphic() && !matches!(c, b'%' | b',' | b'=');
+    if b.iter().all(|&c| plain(c)) {
+        s.extend_from_slice(b);
+        return;
+    }
     for &c in b {
-        if c.is_ascii_graphic() && !matches!(c, b'%' | b',' | b'=') {
+        if plain(c) {
             s.push(c);
         } else {
             s.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0xf)]]);
