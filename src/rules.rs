@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
 use crate::allow::{AllowEntry, Allowlist};
-use crate::parse::What;
+use crate::parse::{Rule, What};
 use crate::state::{Record, State};
 
 /// The knobs of the decision.
@@ -28,6 +28,11 @@ pub struct Policy {
     /// length (`--ipv6-prefix`, 128 = per address): a record's key is the
     /// network address.
     pub ipv6_prefix: u8,
+    /// The rules that count apart, indexed by `Rule as usize`: a rule's
+    /// own threshold (`--rule-threshold RULE=N`, and by default the
+    /// recommended one of every rule that is no evidence alone), or 0 for a
+    /// rule whose hits go to the shared `--threshold` pool.
+    pub rule_threshold: [u32; Rule::ALL.len()],
 }
 
 impl Policy {
@@ -56,7 +61,65 @@ impl Policy {
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { threshold: 1, window: None, expire: None, ban_accepted: false, ipv6_prefix: 64 }
+        Policy {
+            threshold: 1,
+            window: None,
+            expire: None,
+            ban_accepted: false,
+            ipv6_prefix: 64,
+            rule_threshold: Policy::own_defaults(),
+        }
+    }
+}
+
+impl Policy {
+    /// The own thresholds without `--rule-threshold`: load-shedding rules
+    /// (`RuleInfo::peer_ban` false, `maxstartups`) never join the pool and
+    /// count apart at their recommended threshold.
+    pub fn own_defaults() -> [u32; Rule::ALL.len()] {
+        let mut t = [0; Rule::ALL.len()];
+        for r in Rule::ALL.iter().filter(|r| !r.info().peer_ban) {
+            t[*r as usize] = r.info().threshold;
+        }
+        t
+    }
+
+    /// The threshold of a rule that counts apart from the pool.
+    pub fn own_threshold(&self, rule: Rule) -> Option<u32> {
+        Some(self.rule_threshold[rule as usize]).filter(|&n| n > 0)
+    }
+}
+
+/// Which threshold a record meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Met {
+    /// The shared pool of the rules without their own threshold reached `--threshold`.
+    Pool,
+    /// This rule alone reached its own threshold.
+    Rule(Rule, u32),
+}
+
+/// The bounds of the state (see [`forget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Records not listed and quiet for longer are dropped (`--forget`);
+    /// never when `None`.
+    pub forget: Option<i64>,
+    /// At most this many records (`--max-records`).
+    pub max_records: usize,
+}
+
+/// `--forget` without a value: 30 days.
+pub const DEFAULT_FORGET: i64 = 30 * 86400;
+/// `--max-records` without a value. A record costs about 780 bytes of peak
+/// memory in a sync (README, Performance) and 80 in the state file: a
+/// million is about 750 MiB, what a small host can still spare, and far
+/// more addresses than attack one host in a month.
+pub const DEFAULT_MAX_RECORDS: usize = 1_000_000;
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention { forget: Some(DEFAULT_FORGET), max_records: DEFAULT_MAX_RECORDS }
     }
 }
 
@@ -94,15 +157,45 @@ pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: O
     let attack = matches!(what, What::Attack(_));
     let waiting = attack && rec.listed.is_none() && qualifies(rec, policy);
     let keep = if waiting { 0 } else { policy.threshold.max(1) as usize };
+    // A rule with its own threshold keeps its times apart: none go to the pool.
+    let apart = match what {
+        What::Attack(r) => policy.own_threshold(r).map(|n| (r, n)),
+        What::Login => None,
+    };
+    if let Some((rule, own)) = apart {
+        rec.add(what, user, n, t, 0);
+        if !waiting {
+            rec.add_own_times(rule, t, n, own as usize);
+        }
+        return !waiting && rec.listed.is_none() && qualifies(rec, policy);
+    }
     rec.add(what, user, n, t, keep);
     attack && !waiting && rec.listed.is_none() && qualifies(rec, policy)
 }
 
-/// Whether a record's recent attacks meet the threshold within the window.
+/// Whether a record's recent attacks meet a threshold within the window:
+/// the pool's, or a rule's own.
 pub fn qualifies(rec: &Record, policy: &Policy) -> bool {
-    let need = policy.threshold.max(1) as usize;
-    let r = &rec.recent;
-    r.len() >= need && policy.window.is_none_or(|w| r.windows(need).any(|s| s[need - 1].saturating_sub(s[0]) <= w))
+    met(rec, policy).is_some()
+}
+
+/// Which threshold a record's recent attacks meet within the window, the
+/// pool's first. Times kept for a rule that no longer has its own
+/// threshold (a changed `--rule-threshold`) count for nothing.
+pub fn met(rec: &Record, policy: &Policy) -> Option<Met> {
+    if within(&rec.recent, policy.threshold, policy.window) {
+        return Some(Met::Pool);
+    }
+    rec.own_times().find_map(|(rule, times)| {
+        let need = policy.own_threshold(rule)?;
+        within(times, need, policy.window).then_some(Met::Rule(rule, need))
+    })
+}
+
+/// Whether `need` of the sorted times `r` fall within `window`.
+fn within(r: &[i64], need: u32, window: Option<i64>) -> bool {
+    let need = need.max(1) as usize;
+    r.len() >= need && window.is_none_or(|w| r.windows(need).any(|s| s[need - 1].saturating_sub(s[0]) <= w))
 }
 
 /// What one evaluation changed.
@@ -116,6 +209,9 @@ pub struct Outcome {
     pub expired: Vec<IpAddr>,
     /// Manual bans whose time ran out.
     pub lapsed: Vec<Net>,
+    /// Records dropped by [`forget`]: quiet for `--forget`, and over `--max-records`.
+    pub forgotten: usize,
+    pub capped: usize,
 }
 
 /// Lists the addresses that meet the threshold unless spared, and expires
@@ -155,6 +251,7 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
             if rec.listed.is_some() && now.saturating_sub(rec.last) > expire {
                 rec.listed = None;
                 rec.recent.clear();
+                rec.own = None;
                 out.expired.push(*ip);
             }
         }
@@ -170,6 +267,36 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
     out
 }
 
+/// Bounds the state ("a quiet period of `--forget` forgets the
+/// offender"): drops the records that are not listed, not under a manual
+/// ban, and not seen (attack or login) for longer than `forget` at `now`;
+/// then, while more than `max_records` remain, those of them seen least
+/// recently. A listed record and a manual ban are never dropped, so the
+/// cap can be exceeded by them. Returns (quiet, capped) counts.
+pub fn forget(state: &mut State, keep: &Retention, now: i64) -> (usize, usize) {
+    let manual: Vec<Net> = state.manual.keys().copied().collect();
+    let droppable = |ip: &IpAddr, r: &Record| r.listed.is_none() && !manual.iter().any(|n| n.contains_ip(*ip));
+    let before = state.records.len();
+    if let Some(f) = keep.forget {
+        state.records.retain(|ip, r| !(now.saturating_sub(r.last) > f && droppable(ip, r)));
+    }
+    let quiet = before - state.records.len();
+    let excess = state.records.len().saturating_sub(keep.max_records);
+    if excess == 0 {
+        return (quiet, 0);
+    }
+    let mut old: Vec<(i64, IpAddr)> =
+        state.records.iter().filter(|(ip, r)| droppable(ip, r)).map(|(ip, r)| (r.last, *ip)).collect();
+    let n = excess.min(old.len());
+    if n < old.len() {
+        old.select_nth_unstable_by(n, |a, b| a.0.cmp(&b.0).then(ip_order(a.1, b.1)));
+    }
+    for (_, ip) in &old[..n] {
+        state.records.remove(ip);
+    }
+    (quiet, n)
+}
+
 /// Takes an address off the list ("it comes back only if it attacks
 /// again"): its recent hits are forgotten. Returns whether anything changed.
 pub fn unban(state: &mut State, net: &Net) -> bool {
@@ -178,6 +305,7 @@ pub fn unban(state: &mut State, net: &Net) -> bool {
         if net.contains_ip(*ip) && rec.listed.is_some() {
             rec.listed = None;
             rec.recent.clear();
+            rec.own = None;
             changed = true;
         }
     }
@@ -335,7 +463,14 @@ mod tests {
     fn times_at_the_ends_of_the_clock_never_wrap() {
         // Times from a state file or a long --expire: sums and differences
         // saturate instead of wrapping (and panicking in debug builds).
-        let p = Policy { threshold: 2, window: Some(60), expire: Some(100), ban_accepted: false, ipv6_prefix: 64 };
+        let p = Policy {
+            threshold: 2,
+            window: Some(60),
+            expire: Some(100),
+            ban_accepted: false,
+            ipv6_prefix: 64,
+            ..Policy::default()
+        };
         let mut s = State::default();
         let x = ip("192.0.2.1");
         count(&mut s, &p, A, x, None, 1, i64::MIN);
@@ -385,5 +520,90 @@ mod tests {
         assert_eq!((p.key(v4), p.net(v4).to_string()), (v4, "192.0.2.7".to_string()));
         let per = Policy { ipv6_prefix: 128, ..Policy::default() };
         assert_eq!((per.key(a), per.net(a).to_string()), (a, "2001:db8:1:2::77".to_string()));
+    }
+
+    const MS: What = What::Attack(Rule::MaxStartups);
+
+    #[test]
+    fn maxstartups_counts_apart_at_its_own_threshold() {
+        // --threshold 1, no --rule-threshold: 19 drops list nothing, the 20th does.
+        let p = Policy::default();
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        assert_eq!((0..19).filter(|&t| count(&mut s, &p, MS, x, None, 1, t)).count(), 0);
+        assert!(evaluate(&mut s, None, &Allowlist::new(), &p, 100).listed.is_empty());
+        assert!(s.records[&x].recent.is_empty(), "no time went to the pool");
+        assert!(count(&mut s, &p, MS, x, None, 1, 19));
+        assert_eq!(met(&s.records[&x], &p), Some(Met::Rule(Rule::MaxStartups, 20)));
+        assert_eq!(evaluate(&mut s, None, &Allowlist::new(), &p, 100).listed, vec![x]);
+        // --rule-threshold maxstartups=2 overrides it.
+        let mut two = Policy::default();
+        two.rule_threshold[Rule::MaxStartups as usize] = 2;
+        let y = ip("192.0.2.2");
+        assert!(!count(&mut s, &two, MS, y, None, 1, 0));
+        assert!(count(&mut s, &two, MS, y, None, 1, 1));
+    }
+
+    #[test]
+    fn maxstartups_never_completes_the_pool() {
+        let p = Policy { threshold: 3, ..Policy::default() };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        count(&mut s, &p, A, x, None, 2, 0);
+        assert!(!count(&mut s, &p, MS, x, None, 19, 1), "2 pooled hits and 19 drops");
+        assert!(!qualifies(&s.records[&x], &p));
+        assert!(count(&mut s, &p, A, x, None, 1, 2), "the third pooled hit");
+        assert_eq!(met(&s.records[&x], &p), Some(Met::Pool));
+    }
+
+    #[test]
+    fn a_rule_threshold_counts_apart_within_the_window() {
+        let mut p = Policy { threshold: 2, window: Some(60), ..Policy::default() };
+        p.rule_threshold[Rule::FailedPublickey as usize] = 3;
+        let pk = What::Attack(Rule::FailedPublickey);
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        // Five key failures spread out, one pooled attack: neither threshold.
+        for t in [0, 100, 200, 300] {
+            assert!(!count(&mut s, &p, pk, x, None, 1, t));
+        }
+        assert!(!count(&mut s, &p, A, x, None, 1, 310));
+        assert_eq!(s.records[&x].recent, [310], "its own hits stay out of the pool");
+        assert!(!count(&mut s, &p, pk, x, None, 1, 330), "300, 330: two within 60 s");
+        assert!(count(&mut s, &p, pk, x, None, 1, 340), "300, 330, 340");
+        let r = &s.records[&x];
+        assert_eq!(r.own_times().collect::<Vec<_>>(), [(Rule::FailedPublickey, &[300, 330, 340][..])], "bounded");
+        assert_eq!(met(r, &p), Some(Met::Rule(Rule::FailedPublickey, 3)));
+        assert_eq!(evaluate(&mut s, None, &Allowlist::new(), &p, 400).listed, vec![x]);
+        // Leaving the list forgets its own times too.
+        assert!(unban(&mut s, &Net::host(x)));
+        assert!(s.records[&x].own.is_none());
+    }
+
+    #[test]
+    fn forget_drops_quiet_unlisted_records_and_caps_the_rest() {
+        let p = Policy { threshold: 2, ..Policy::default() };
+        let mut s = State::default();
+        let ips: Vec<IpAddr> = (1..=6).map(|i| ip(&format!("192.0.2.{i}"))).collect();
+        for (i, x) in ips.iter().enumerate() {
+            count(&mut s, &p, A, *x, None, 1, 1000 * i as i64);
+        }
+        // .1 is listed, .2 under a manual ban: both quiet, both kept.
+        count(&mut s, &p, A, ips[0], None, 1, 0);
+        evaluate(&mut s, None, &Allowlist::new(), &p, 0);
+        s.manual.insert(Net::host(ips[1]), crate::state::Manual { since: 0, until: None, reason: "x".into() });
+        let keep = Retention { forget: Some(2500), max_records: 100 };
+        // At 5000: .3 (seen 2000) is quiet for longer than 2500 s.
+        assert_eq!(forget(&mut s, &keep, 5000), (1, 0));
+        assert!(!s.records.contains_key(&ips[2]) && s.records.contains_key(&ips[0]) && s.records.contains_key(&ips[1]));
+        // A cap of 3: of the unlisted, unbanned .4 .5 .6 the oldest two go.
+        let cap = Retention { forget: None, max_records: 3 };
+        assert_eq!(forget(&mut s, &cap, 5000), (0, 2));
+        let mut left: Vec<IpAddr> = s.records.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, [ips[0], ips[1], ips[5]]);
+        // Never the listed nor the manual, even over the cap.
+        assert_eq!(forget(&mut s, &Retention { forget: Some(1), max_records: 1 }, i64::MAX), (1, 0));
+        assert_eq!(s.records.len(), 2);
     }
 }

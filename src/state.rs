@@ -54,7 +54,17 @@ pub struct Record {
     /// The hosts that reported it (ids into [`State::hosts`]), at most
     /// [`HOSTS_KEPT`], in the order first seen.
     pub hosts: Vec<u16>,
+    /// Recent hit times of the rules that count apart (their own
+    /// threshold, [`crate::rules::Policy::rule_threshold`]); `None` until
+    /// such a rule hits, so the common record pays one pointer.
+    pub own: Option<Box<OwnRecent>>,
 }
+
+/// The recent hit times of each rule that counts apart, as `recent` is
+/// for the pool: sorted, at most that rule's threshold (and
+/// [`RECENT_MAX`]) of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnRecent(pub Vec<(Rule, Vec<i64>)>);
 
 impl Record {
     pub fn attacks(&self) -> u64 {
@@ -103,12 +113,36 @@ impl Record {
     fn add_times(&mut self, t: i64, count: u32, keep: usize) {
         // Lines can arrive out of order (several hosts, rotated files):
         // keep the list sorted.
-        let at = self.recent.partition_point(|&x| x <= t);
-        let n = (count as usize).min(keep);
-        self.recent.splice(at..at, std::iter::repeat_n(t, n));
-        let excess = self.recent.len().saturating_sub(keep);
-        self.recent.drain(..excess);
+        insert_times(&mut self.recent, t, count, keep);
     }
+
+    /// `count` hits of `rule` (which counts apart) at `t`, keeping its
+    /// newest `keep` times (at most [`RECENT_MAX`]).
+    pub fn add_own_times(&mut self, rule: Rule, t: i64, count: u32, keep: usize) {
+        let own = &mut self.own.get_or_insert_with(Box::default).0;
+        let i = match own.iter().position(|(r, _)| *r == rule) {
+            Some(i) => i,
+            None => {
+                own.push((rule, Vec::new()));
+                own.len() - 1
+            }
+        };
+        insert_times(&mut own[i].1, t, count, keep.clamp(1, RECENT_MAX));
+    }
+
+    /// The recent times of each rule that counts apart.
+    pub fn own_times(&self) -> impl Iterator<Item = (Rule, &[i64])> + '_ {
+        self.own.iter().flat_map(|o| o.0.iter().map(|(r, t)| (*r, &t[..])))
+    }
+}
+
+/// Inserts `count` times `t` into the sorted `v`, keeping its newest `keep`.
+fn insert_times(v: &mut Vec<i64>, t: i64, count: u32, keep: usize) {
+    let at = v.partition_point(|&x| x <= t);
+    let n = (count as usize).min(keep);
+    v.splice(at..at, std::iter::repeat_n(t, n));
+    let excess = v.len().saturating_sub(keep);
+    v.drain(..excess);
 }
 
 /// Displays a record's hits as `invalid-user=3 kex-reset=1`.
