@@ -180,11 +180,23 @@ pub fn qualifies(rec: &Record, policy: &Policy) -> bool {
 }
 
 /// Which threshold a record's recent attacks meet within the window, the
-/// pool's first. Times kept for a rule that no longer has its own
-/// threshold (a changed `--rule-threshold`) count for nothing.
+/// pool's first. Times kept apart for a rule that no longer has its own
+/// threshold (a changed `--rule-threshold`) count in the pool again; the
+/// hits of a rule newly given one stay in the pool's times until they age
+/// out.
 pub fn met(rec: &Record, policy: &Policy) -> Option<Met> {
     if within(&rec.recent, policy.threshold, policy.window) {
         return Some(Met::Pool);
+    }
+    if rec.own_times().any(|(r, _)| policy.own_threshold(r).is_none()) {
+        let mut pool = rec.recent.clone();
+        for (_, t) in rec.own_times().filter(|(r, _)| policy.own_threshold(*r).is_none()) {
+            pool.extend_from_slice(t);
+        }
+        pool.sort_unstable();
+        if within(&pool, policy.threshold, policy.window) {
+            return Some(Met::Pool);
+        }
     }
     rec.own_times().find_map(|(rule, times)| {
         let need = policy.own_threshold(rule)?;
@@ -295,6 +307,16 @@ pub fn forget(state: &mut State, keep: &Retention, now: i64) -> (usize, usize) {
         state.records.remove(ip);
     }
     (quiet, n)
+}
+
+/// When [`forget`] next has a record to drop without a new line, rounded
+/// up to the next whole day (UTC), so that a timer run reads every record
+/// at most once a day for it and otherwise keeps its shortcut.
+pub fn forget_due(state: &State, keep: &Retention) -> Option<i64> {
+    let f = keep.forget?;
+    let last = state.records.values().filter(|r| r.listed.is_none()).map(|r| r.last).min()?;
+    let t = last.saturating_add(f).saturating_add(1);
+    Some(t.saturating_add(86399) / 86400 * 86400)
 }
 
 /// Takes an address off the list ("it comes back only if it attacks

@@ -176,7 +176,8 @@ pub struct Manual {
 /// can have changed since the state was written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
-    /// The earliest time an expiry or a lapsing manual ban falls due.
+    /// The earliest time an expiry or a lapsing manual ban falls due (or,
+    /// to the day, a record is forgotten: `rules::forget_due`).
     pub due: Option<i64>,
     /// A hash of the settings the records were judged by.
     pub policy: u64,

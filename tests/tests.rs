@@ -19,6 +19,7 @@ mod live;
 mod package;
 mod props;
 mod report;
+mod retention;
 mod rotation;
 mod state;
 mod sync;

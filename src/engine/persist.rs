@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use super::{Engine, Open};
 use crate::config::Config;
+use crate::rules;
 use crate::source::{self, FileId};
 use crate::state::{Meta, State};
 use crate::store::batch::DayBatch;
@@ -29,7 +30,7 @@ impl Engine<'_> {
             return Ok(());
         }
         let mut meta = Meta {
-            due: due(&self.state, self.cfg.policy.expire),
+            due: earliest(due(&self.state, self.cfg.policy.expire), rules::forget_due(&self.state, &self.cfg.retention)),
             policy: self.cfg.fingerprint(),
             out: FileId::stamp_of(&self.cfg.output.out),
             stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
@@ -133,6 +134,11 @@ fn due(st: &State, expire: Option<i64>) -> Option<i64> {
     let listed = st.records.values().filter(|r| r.listed.is_some());
     let expiries = expire.into_iter().flat_map(|e| listed.clone().map(move |r| r.last.saturating_add(e)));
     expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
+}
+
+/// The earlier of two times that may be unknown.
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
 }
 
 /// Whether a sync at `now` would find nothing to do: every log file is
