@@ -30,6 +30,7 @@ struct Counts {
     bad_address: u64,
     kex_waiting: u64,
     overlong: u64,
+    duplicates: u64,
 }
 
 /// Per address: events by rule, and whether it logged in.
@@ -129,6 +130,12 @@ pub fn run(input: &mut dyn BufRead, o: &mut dyn Write, opt: &Options) -> io::Res
                     writeln!(o, "kex error: waiting for the `Connection reset by` of the same process")?;
                 }
             }
+            Outcome::Duplicate => {
+                counts.duplicates += 1;
+                if !opt.only_missed {
+                    writeln!(o, "duplicate of a line read lately (a resend): not counted again")?;
+                }
+            }
             Outcome::OtherProgram | Outcome::Header | Outcome::NoNeedle => {
                 counts.other += 1;
                 if !opt.only_missed {
@@ -205,8 +212,8 @@ fn summary(o: &mut dyn Write, opt: &Options, c: &Counts, seen: &HashMap<IpAddr, 
     writeln!(
         o,
         "missed: {} sshd lines no rule knows, {off} for rules not in --rules, {} with a bad address, \
-         {} kex errors (first halves), {} too long; {} lines not from sshd",
-        c.no_rule, c.bad_address, c.kex_waiting, c.overlong, c.other
+         {} kex errors (first halves), {} too long, {} duplicates; {} lines not from sshd",
+        c.no_rule, c.bad_address, c.kex_waiting, c.overlong, c.duplicates, c.other
     )?;
     for r in Rule::ALL.iter().filter(|r| c.rule_off[**r as usize] > 0) {
         writeln!(o, "  {} lines for {} (add it to --rules to count them)", c.rule_off[*r as usize], r.name())?;

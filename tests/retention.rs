@@ -48,14 +48,13 @@ fn a_rule_threshold_from_the_flag_or_the_file_counts_apart_and_a_change_judges_a
     e.sync(&["--rules", "all", "--threshold", "2", "--rule-threshold", "failed-publickey=3"]).ok();
     assert_eq!(e.read("badguys"), "", "3 drops of 20, 2 key failures of 3");
     // No new line, another threshold: the records are judged again.
-    e.sync(&["--rules", "all", "--threshold", "2", "--rule-threshold", "maxstartups=3"])
-        .ok()
-        .stderr_has("0 new lines");
+    e.sync(&["--rules", "all", "--threshold", "2", "--rule-threshold", "maxstartups=3"]).ok().stderr_has("0 new lines");
     assert_eq!(lines(&e.read("badguys")), ["192.0.2.1", "192.0.2.3"], "failed-publickey back in the pool of 2");
     // The config file's key, repeatable.
     let f = Env::new();
     f.write("auth.log", &log);
-    let conf = f.write("badguys.conf", "rules = all\nrule-threshold = failed-publickey=2\nrule-threshold = maxstartups=4\n");
+    let conf =
+        f.write("badguys.conf", "rules = all\nrule-threshold = failed-publickey=2\nrule-threshold = maxstartups=4\n");
     f.sync(&["--config", conf.to_str().unwrap(), "--threshold", "5"]).ok();
     assert_eq!(lines(&f.read("badguys")), ["192.0.2.3"]);
     f.command(&["explain", "192.0.2.3", "--config", conf.to_str().unwrap()])
@@ -119,7 +118,9 @@ fn max_records_drops_the_least_recently_seen_unlisted_with_a_warning() {
         .ok()
         .stderr_has("over --max-records 3: dropped the records of 2 addresses")
         .stderr_has("2 forgotten (0 quiet, 2 over --max-records)");
-    for (addr, kept) in [("192.0.2.1", true), ("192.0.2.2", false), ("192.0.2.3", false), ("192.0.2.4", true), ("192.0.2.5", true)] {
+    for (addr, kept) in
+        [("192.0.2.1", true), ("192.0.2.2", false), ("192.0.2.3", false), ("192.0.2.4", true), ("192.0.2.5", true)]
+    {
         let r = e.command(&["explain", addr]);
         assert_eq!(!r.ok().stdout.contains("never seen"), kept, "{addr}: {}", r.stdout);
     }

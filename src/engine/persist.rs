@@ -30,7 +30,10 @@ impl Engine<'_> {
             return Ok(());
         }
         let mut meta = Meta {
-            due: earliest(due(&self.state, self.cfg.policy.expire), rules::forget_due(&self.state, &self.cfg.retention)),
+            due: earliest(
+                due(&self.state, self.cfg.policy.expire),
+                rules::forget_due(&self.state, &self.cfg.retention),
+            ),
             policy: self.cfg.fingerprint(),
             out: FileId::stamp_of(&self.cfg.output.out),
             stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
