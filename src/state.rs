@@ -98,6 +98,10 @@ impl Record {
                         let mut buf = if self.users.len() >= USERS_KEPT { self.users.remove(0) } else { Vec::new() };
                         buf.clear();
                         buf.extend_from_slice(user);
+                        // Most addresses try one or two names: grow one at
+                        // a time (a Vec's first push would make room for 4,
+                        // 80 bytes of heap per record).
+                        self.users.reserve_exact(1);
                         self.users.push(buf);
                     }
                 }
@@ -137,9 +141,17 @@ impl Record {
 }
 
 /// Inserts `count` times `t` into the sorted `v`, keeping its newest `keep`.
+/// The oldest go before the new ones come in, so that a full `v` is not
+/// reallocated (a `Vec` over its capacity would double it).
 fn insert_times(v: &mut Vec<i64>, t: i64, count: u32, keep: usize) {
-    let at = v.partition_point(|&x| x <= t);
-    let n = (count as usize).min(keep);
+    let mut at = v.partition_point(|&x| x <= t);
+    let mut n = (count as usize).min(keep);
+    let excess = (v.len() + n).saturating_sub(keep);
+    let old = excess.min(at);
+    v.drain(..old);
+    at -= old;
+    n -= (excess - old).min(n);
+    v.reserve_exact(n);
     v.splice(at..at, std::iter::repeat_n(t, n));
     let excess = v.len().saturating_sub(keep);
     v.drain(..excess);

@@ -82,7 +82,12 @@ pub fn may_repeat(stamp: &[u8], message: &[u8]) -> bool {
     if stamp.contains(&b'.') {
         return false;
     }
-    let m = message.strip_prefix(b"error: ").unwrap_or(message);
+    // rsyslog's `message repeated N times: [ MSG]` of such a message, too.
+    let m = match message.strip_prefix(b"message repeated ") {
+        Some(r) => memchr::memmem::find(r, b": [ ").map_or(r, |i| &r[i + 4..]),
+        None => message,
+    };
+    let m = m.strip_prefix(b"error: ").unwrap_or(m);
     m.starts_with(b"Failed ")
         || m.starts_with(b"PAM: ")
         || m.starts_with(b"pam_unix(sshd:auth): authentication failure")

@@ -1,7 +1,9 @@
 //! The `addr` line of the state file: one record, its fields as
 //! `key=value` pairs (see [`super::statefile`] for the whole format). Kept
 //! apart because records are what grows: every field a record gains is
-//! read and written here.
+//! read and written here. `own=maxstartups:T,T/failed-publickey:T` (only
+//! when present) holds the recent times of the rules that count apart
+//! (`--rule-threshold`); a reader without it ignores the key.
 
 use std::net::IpAddr;
 
