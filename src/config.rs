@@ -19,7 +19,8 @@ use crate::cli::{
 };
 use crate::firewall::{Firewall, Names};
 use crate::parse::RuleSet;
-use crate::rules::{Policy, Retention, DEFAULT_FORGET, DEFAULT_MAX_RECORDS};
+use crate::retention::{Retention, DEFAULT_FORGET, DEFAULT_MAX_RECORDS};
+use crate::rules::Policy;
 use crate::source::journal::Journal;
 use crate::Error;
 

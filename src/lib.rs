@@ -32,6 +32,7 @@ pub mod logging;
 pub mod parse;
 pub mod report;
 pub mod rules;
+pub mod retention;
 pub mod sandbox;
 pub mod show;
 pub mod source;

@@ -27,7 +27,8 @@ use crate::addr::Net;
 use crate::allow::{AllowEntry, Allowlist};
 use crate::config::Config;
 use crate::parse::Scanner;
-use crate::rules::{self, Outcome, Retention};
+use crate::retention::{self, Retention};
+use crate::rules::{self, Outcome};
 use crate::source::journal::{Feed, Follower, Journal};
 use crate::source::{FileId, Reader};
 use crate::state::{Manual, State};
@@ -259,7 +260,7 @@ impl<'c> Engine<'c> {
         // The quiet are looked for in a full evaluation; the cap is checked always.
         if all || self.state.records.len() > self.cfg.retention.max_records {
             let keep = if all { self.cfg.retention } else { Retention { forget: None, ..self.cfg.retention } };
-            (out.forgotten, out.capped) = rules::forget(&mut self.state, &keep, now);
+            (out.forgotten, out.capped) = retention::forget(&mut self.state, &keep, now);
             if out.capped > 0 {
                 warn!(
                     "over --max-records {}: dropped the records of {} addresses seen least recently (not listed)",

@@ -11,7 +11,6 @@ use tracing::{debug, warn};
 
 use super::{Engine, Open};
 use crate::config::Config;
-use crate::rules;
 use crate::source::{self, FileId};
 use crate::state::{Meta, State};
 use crate::store::batch::DayBatch;
@@ -32,7 +31,7 @@ impl Engine<'_> {
         let mut meta = Meta {
             due: earliest(
                 due(&self.state, self.cfg.policy.expire),
-                rules::forget_due(&self.state, &self.cfg.retention),
+                crate::retention::forget_due(&self.state, &self.cfg.retention),
             ),
             policy: self.cfg.fingerprint(),
             out: FileId::stamp_of(&self.cfg.output.out),
