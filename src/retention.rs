@@ -42,7 +42,7 @@ impl Default for Retention {
 /// cap can be exceeded by them. Returns (quiet, capped) counts.
 pub fn forget(state: &mut State, keep: &Retention, now: i64) -> (usize, usize) {
     let manual: Vec<Net> = state.manual.keys().copied().collect();
-    let droppable = |ip: &IpAddr, r: &Record| r.listed.is_none() && !manual.iter().any(|n| n.contains_ip(*ip));
+    let droppable = |ip: &IpAddr, r: &Record| droppable(&manual, ip, r);
     let before = state.records.len();
     if let Some(f) = keep.forget {
         state.records.retain(|ip, r| !(now.saturating_sub(r.last) > f && droppable(ip, r)));
@@ -64,12 +64,18 @@ pub fn forget(state: &mut State, keep: &Retention, now: i64) -> (usize, usize) {
     (quiet, n)
 }
 
+/// Whether [`forget`] may drop a record: neither listed nor under a manual ban.
+fn droppable(manual: &[Net], ip: &IpAddr, r: &Record) -> bool {
+    r.listed.is_none() && !manual.iter().any(|n| n.contains_ip(*ip))
+}
+
 /// When [`forget`] next has a record to drop without a new line, rounded
 /// up to the next whole day (UTC), so that a timer run reads every record
 /// at most once a day for it and otherwise keeps its shortcut.
 pub fn forget_due(state: &State, keep: &Retention) -> Option<i64> {
     let f = keep.forget?;
-    let last = state.records.values().filter(|r| r.listed.is_none()).map(|r| r.last).min()?;
+    let manual: Vec<Net> = state.manual.keys().copied().collect();
+    let last = state.records.iter().filter(|(ip, r)| droppable(&manual, ip, r)).map(|(_, r)| r.last).min()?;
     let t = last.saturating_add(f).saturating_add(1);
     Some(t.saturating_add(86399) / 86400 * 86400)
 }
@@ -112,5 +118,14 @@ mod tests {
         // Never the listed nor the manual, even over the cap.
         assert_eq!(forget(&mut s, &Retention { forget: Some(1), max_records: 1 }, i64::MAX), (1, 0));
         assert_eq!(s.records.len(), 2);
+        // Only the listed and the manual are left: nothing falls due, so an
+        // unchanged timer run keeps its shortcut.
+        assert_eq!(forget_due(&s, &Retention { forget: Some(1), max_records: 1 }), None);
+        count(&mut s, &p, A, ips[3], None, 1, 86_400 * 3 + 5);
+        assert_eq!(
+            forget_due(&s, &keep),
+            Some(86_400 * 4),
+            "seen at 3 days + 5 s, due at the next whole day after 2500 s"
+        );
     }
 }

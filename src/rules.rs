@@ -197,7 +197,7 @@ pub struct Outcome {
     pub expired: Vec<IpAddr>,
     /// Manual bans whose time ran out.
     pub lapsed: Vec<Net>,
-    /// Records dropped by [`forget`]: quiet for `--forget`, and over `--max-records`.
+    /// Records dropped by [`crate::retention::forget`]: quiet for `--forget`, and over `--max-records`.
     pub forgotten: usize,
     pub capped: usize,
 }
