@@ -147,6 +147,12 @@ pub struct ScanArgs {
     /// (128 = per address) [default: 64].
     #[arg(long, value_name = "LEN", value_parser = parse_ipv6_prefix)]
     pub ipv6_prefix: Option<u8>,
+    /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<i64>,
+    /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expire: Option<i64>,
     /// Give RULE its own threshold (repeatable): its hits count apart, not
     /// toward --threshold, and an address is listed when that rule alone
     /// reaches N within --window [default: maxstartups=20, which never
@@ -161,12 +167,6 @@ pub struct ScanArgs {
     /// that are not listed are dropped, with a warning [default: 1000000].
     #[arg(long, value_name = "N", value_parser = parse_max_records)]
     pub max_records: Option<usize>,
-    /// ... within this time (e.g. 10m, 1h; at most 100 years) [default: any time].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub window: Option<i64>,
-    /// Addresses not seen for this long leave the list (e.g. 7d) [default: never].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub expire: Option<i64>,
     #[command(flatten)]
     pub include: IncludeArgs,
 }
