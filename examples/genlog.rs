@@ -47,6 +47,19 @@
 //! ` from ADDR` (sshd logs the name as the client sent it, spaces included); the
 //! real address is always the one just before ` port N`.
 //!
+//! `--truth FILE` writes, for each attacker, how many attack events the lines
+//! written for it hold, by the project's rules with every rule on: one per
+//! evidence line, N for a repeat line (`message repeated N times`, `PAM N
+//! more authentication failures`), one per kex error and reset pair. Lines
+//! that only echo an attack already counted are not evidence (`Disconnecting
+//! … Too many authentication failures` after max-auth's own line, `PAM
+//! service(sshd) ignoring max retries`, `check pass; user unknown`, the
+//! VERBOSE `Connection from`), nor is a connection closed before its
+//! identification (`kex_exchange_identification: Connection closed by remote
+//! host`, then `Connection closed by ADDR port N`): what a load balancer's
+//! health check writes too, which no rule counts. Only lines actually written
+//! count (the file ends in the middle of sessions).
+//!
 //! `--style bare` writes what `sshd -E FILE` writes: no header, sshd lines only
 //! (no pam, no other programs, no syslog repeat lines), and `\r\n` line ends, as
 //! OpenSSH's log.c does for its stderr and `-E` output.
@@ -61,7 +74,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: genlog [--size N[K|M|G]] [--seed N] [--style classic|rfc3339|mixed|bare]
               [--attackers N] [--start YYYY-MM-DD[THH:MM:SS]] [--out FILE]
-              [--families]
+              [--families] [--truth FILE]
 
   --size       bytes to write, K/M/G = 2^10/2^20/2^30 (default 10M); the file
                ends with the first line that reaches it
@@ -78,6 +91,8 @@ usage: genlog [--size N[K|M|G]] [--seed N] [--style classic|rfc3339|mixed|bare]
                PAM, not allowed, root refused, timeouts, protocol errors,
                tcp_wrappers, past MaxStartups) and users' refused keys
                before their login; without it the bytes stay as before
+  --truth      also write FILE: `ADDR N` for each attacking address, N the
+               attack events its lines written to the log hold (see below)
 ";
 
 fn main() -> ExitCode {
@@ -132,6 +147,7 @@ struct Opts {
     start: i64,
     out: Option<String>,
     families: bool,
+    truth: Option<String>,
 }
 
 impl Opts {
@@ -145,6 +161,7 @@ impl Opts {
             start: days_from_civil(2024, 9, 30) * 86_400 + 22 * 3600,
             out: None,
             families: false,
+            truth: None,
         };
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
@@ -161,6 +178,7 @@ impl Opts {
                 "--attackers" => o.attackers = value()?.parse().map_err(|_| "--attackers: not a number")?,
                 "--out" => o.out = Some(value()?),
                 "--families" => o.families = true,
+                "--truth" => o.truth = Some(value()?),
                 "--start" => o.start = parse_start(&value()?)?,
                 "--style" => {
                     o.style = match value()?.as_str() {
@@ -449,6 +467,9 @@ const UNTAGGED: char = '\x01';
 /// Starts a session line that is written right after the line before it
 /// (rsyslog's `message repeated N times: [ ... ]`).
 const GLUED: char = '\x02';
+/// Brackets a line's count of attack events (`--truth`), after any
+/// `UNTAGGED` or `GLUED`: `\x03N\x03message`. Never written to the log.
+const HITS: char = '\x03';
 
 /// One process's pending lines: messages ending in `\n`, written one at a time.
 struct Session {
@@ -457,11 +478,21 @@ struct Session {
     pid: u32,
     text: String,
     pos: usize,
+    /// The attacker whose session it is (its events go to `--truth`).
+    who: Option<usize>,
 }
 
 /// Appends one message line to a session's text (a `String`, which cannot fail).
 macro_rules! push_line {
     ($text:expr, $($fmt:tt)*) => {{
+        let _ = writeln!($text, $($fmt)*);
+    }};
+}
+
+/// Appends a line that holds `n` attack events (for `--truth`).
+macro_rules! push_hit {
+    ($text:expr, $n:expr, $($fmt:tt)*) => {{
+        let _ = write!($text, "{HITS}{}{HITS}", $n);
         let _ = writeln!($text, $($fmt)*);
     }};
 }
@@ -501,6 +532,8 @@ struct Gen {
     names: Vec<&'static str>,
     /// `--families`.
     families: bool,
+    /// `--truth`: the file, and the attack events written per attacker.
+    truth: Option<(String, Vec<u64>)>,
 }
 
 struct Local {
@@ -569,6 +602,7 @@ impl Gen {
             locals,
             names: NAMES.split_whitespace().collect(),
             families: o.families,
+            truth: o.truth.clone().map(|f| (f, vec![0; o.attackers])),
             rng,
         }
     }
@@ -598,7 +632,15 @@ impl Gen {
             }
         }
         self.out.write_all(&self.buf)?;
-        self.out.flush()
+        self.out.flush()?;
+        if let Some((path, hits)) = &self.truth {
+            let mut t = String::new();
+            for (a, n) in self.attackers.iter().zip(hits).filter(|(_, n)| **n > 0) {
+                push_line!(t, "{a} {n}");
+            }
+            std::fs::write(path, t)?;
+        }
+        Ok(())
     }
 
     // ------------------------------------------------ output
@@ -621,6 +663,13 @@ impl Gen {
             Some(msg) => ("", 0, msg),
             None => (s.prog, s.pid, rest[..len].trim_start_matches(GLUED)),
         };
+        let (hits, msg) = match msg.strip_prefix(HITS).and_then(|m| m.split_once(HITS)) {
+            Some((n, m)) => (n.parse::<u64>().expect("a count"), m),
+            None => (0, msg),
+        };
+        if let (Some((_, truth)), Some(who)) = (&mut self.truth, s.who) {
+            truth[who] += hits;
+        }
         let start = self.buf.len();
         let iso = match self.style {
             Style::Bare => None,
@@ -709,11 +758,12 @@ impl Gen {
                 }
                 // Borrow the address out of the table while the session is built.
                 let addr = std::mem::take(&mut self.attackers[who]);
-                let s = match kind {
+                let mut s = match kind {
                     Kind::Penalty => self.penalty(&addr),
                     Kind::MaxStartups => self.past_max_startups(&addr),
                     _ => self.attack(kind, &addr),
                 };
+                s.who = Some(who);
                 self.attackers[who] = addr;
                 self.open.push(s);
             }
@@ -752,7 +802,7 @@ impl Gen {
     }
 
     fn session(&mut self, prog: &'static str, pid: u32) -> Session {
-        Session { prog, pid, text: self.spare.pop().unwrap_or_default(), pos: 0 }
+        Session { prog, pid, text: self.spare.pop().unwrap_or_default(), pos: 0, who: None }
     }
 
     /// The process of one connection: `sshd-session` for ~30% (OpenSSH 9.8+).
@@ -918,44 +968,45 @@ impl Gen {
         match kind {
             Kind::InvalidClosed => {
                 let n = self.attacker_name();
-                push_line!(t, "Invalid user {n} from {a} port {p}");
-                push_line!(t, "Connection closed by invalid user {n} {a} port {p} [preauth]");
+                push_hit!(t, 1, "Invalid user {n} from {a} port {p}");
+                push_hit!(t, 1, "Connection closed by invalid user {n} {a} port {p} [preauth]");
             }
             Kind::InvalidPassword => {
                 let n = self.attacker_name();
-                push_line!(t, "Invalid user {n} from {a} port {p}");
+                push_hit!(t, 1, "Invalid user {n} from {a} port {p}");
                 let tries = if self.rng.chance(0.8) { 1 } else { self.rng.between(2, 3) };
                 for _ in 0..tries {
                     if syslog {
                         push_line!(t, "pam_unix(sshd:auth): check pass; user unknown");
-                        push_line!(t, "{PAM_AUTH_FAILURE} rhost={a}");
+                        push_hit!(t, 1, "{PAM_AUTH_FAILURE} rhost={a}");
                     }
-                    push_line!(t, "Failed password for invalid user {n} from {a} port {p} ssh2");
+                    push_hit!(t, 1, "Failed password for invalid user {n} from {a} port {p} ssh2");
                 }
-                push_line!(t, "Received disconnect from {a} port {p}:11: Bye Bye [preauth]");
-                push_line!(t, "Disconnected from invalid user {n} {a} port {p} [preauth]");
+                push_hit!(t, 1, "Received disconnect from {a} port {p}:11: Bye Bye [preauth]");
+                push_hit!(t, 1, "Disconnected from invalid user {n} {a} port {p} [preauth]");
             }
             Kind::RootPassword => {
                 if syslog {
-                    push_line!(t, "{PAM_AUTH_FAILURE} rhost={a}  user=root");
+                    push_hit!(t, 1, "{PAM_AUTH_FAILURE} rhost={a}  user=root");
                 }
                 let tries = if self.rng.chance(0.85) { 1 } else { 2 };
                 for _ in 0..tries {
                     self.failed_root(t, a, p);
                 }
                 if self.rng.chance(0.85) {
-                    push_line!(t, "Received disconnect from {a} port {p}:11: Bye Bye [preauth]");
-                    push_line!(t, "Disconnected from authenticating user root {a} port {p} [preauth]");
+                    push_hit!(t, 1, "Received disconnect from {a} port {p}:11: Bye Bye [preauth]");
+                    push_hit!(t, 1, "Disconnected from authenticating user root {a} port {p} [preauth]");
                 } else {
-                    push_line!(t, "Connection closed by authenticating user root {a} port {p} [preauth]");
+                    push_hit!(t, 1, "Connection closed by authenticating user root {a} port {p} [preauth]");
                 }
             }
             Kind::MaxAuth if self.rng.chance(0.75) => {
                 for _ in 0..self.rng.between(3, 6) {
                     self.failed_root(t, a, p);
                 }
-                push_line!(
+                push_hit!(
                     t,
+                    1,
                     "error: maximum authentication attempts exceeded for root from {a} port {p} ssh2 [preauth]"
                 );
                 push_line!(
@@ -963,8 +1014,9 @@ impl Gen {
                     "Disconnecting authenticating user root {a} port {p}: Too many authentication failures [preauth]"
                 );
                 if syslog {
-                    push_line!(
+                    push_hit!(
                         t,
+                        5,
                         "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost={a}  user=root"
                     );
                     push_line!(t, "PAM service(sshd) ignoring max retries; 6 > 3");
@@ -972,11 +1024,11 @@ impl Gen {
             }
             Kind::MaxAuth => {
                 let n = self.attacker_name();
-                push_line!(t, "Invalid user {n} from {a} port {p}");
+                push_hit!(t, 1, "Invalid user {n} from {a} port {p}");
                 for _ in 0..self.rng.between(3, 6) {
-                    push_line!(t, "Failed password for invalid user {n} from {a} port {p} ssh2");
+                    push_hit!(t, 1, "Failed password for invalid user {n} from {a} port {p} ssh2");
                 }
-                push_line!(t, "error: maximum authentication attempts exceeded for invalid user {n} from {a} port {p} ssh2 [preauth]");
+                push_hit!(t, 1, "error: maximum authentication attempts exceeded for invalid user {n} from {a} port {p} ssh2 [preauth]");
                 push_line!(
                     t,
                     "Disconnecting invalid user {n} {a} port {p}: Too many authentication failures [preauth]"
@@ -984,7 +1036,7 @@ impl Gen {
             }
             Kind::KexReset => {
                 push_line!(t, "error: kex_exchange_identification: read: Connection reset by peer");
-                push_line!(t, "Connection reset by {a} port {p}");
+                push_hit!(t, 1, "Connection reset by {a} port {p}");
             }
             Kind::KexClosed => {
                 push_line!(t, "error: kex_exchange_identification: Connection closed by remote host");
@@ -994,35 +1046,36 @@ impl Gen {
                 if self.rng.chance(0.5) {
                     push_line!(t, "{}", self.rng.pick(BANNER_ERRORS));
                 }
-                push_line!(t, "banner exchange: Connection from {a} port {p}: invalid format");
+                push_hit!(t, 1, "banner exchange: Connection from {a} port {p}: invalid format");
             }
             Kind::Negotiate => {
                 let offer = self.rng.pick(KEX_OFFERS);
-                push_line!(t, "Unable to negotiate with {a} port {p}: {offer} [preauth]");
+                push_hit!(t, 1, "Unable to negotiate with {a} port {p}: {offer} [preauth]");
             }
             Kind::Kbdint => {
                 let n = self.attacker_name();
-                push_line!(t, "Invalid user {n} from {a} port {p}");
+                push_hit!(t, 1, "Invalid user {n} from {a} port {p}");
                 if syslog {
-                    push_line!(t, "error: PAM: Authentication failure for illegal user {n} from {a}");
+                    push_hit!(t, 1, "error: PAM: Authentication failure for illegal user {n} from {a}");
                 }
-                push_line!(t, "Failed keyboard-interactive/pam for invalid user {n} from {a} port {p} ssh2");
-                push_line!(t, "Connection closed by invalid user {n} {a} port {p} [preauth]");
+                push_hit!(t, 1, "Failed keyboard-interactive/pam for invalid user {n} from {a} port {p} ssh2");
+                push_hit!(t, 1, "Connection closed by invalid user {n} {a} port {p} [preauth]");
             }
             Kind::Refused if self.rng.chance(0.5) => {
-                push_line!(t, "ROOT LOGIN REFUSED FROM {a} port {p} [preauth]");
-                push_line!(t, "Connection reset by authenticating user root {a} port {p} [preauth]");
+                push_hit!(t, 1, "ROOT LOGIN REFUSED FROM {a} port {p} [preauth]");
+                push_hit!(t, 1, "Connection reset by authenticating user root {a} port {p} [preauth]");
             }
             Kind::Refused => {
-                push_line!(t, "User daemon from {a} not allowed because not listed in AllowUsers");
-                push_line!(t, "Disconnected from invalid user daemon {a} port {p} [preauth]");
+                push_hit!(t, 1, "User daemon from {a} not allowed because not listed in AllowUsers");
+                push_hit!(t, 1, "Disconnected from invalid user daemon {a} port {p} [preauth]");
             }
-            Kind::Timeout => push_line!(t, "fatal: Timeout before authentication for {a} port {p}"),
-            Kind::Fatal => push_line!(
+            Kind::Timeout => push_hit!(t, 1, "fatal: Timeout before authentication for {a} port {p}"),
+            Kind::Fatal => push_hit!(
                 t,
+                1,
                 "ssh_dispatch_run_fatal: Connection from {a} port {p}: message authentication code incorrect [preauth]"
             ),
-            Kind::Wrapped => push_line!(t, "refused connect from {a} ({a})"),
+            Kind::Wrapped => push_hit!(t, 1, "refused connect from {a} ({a})"),
             _ => unreachable!("not a connection attack"),
         }
         s
@@ -1030,14 +1083,16 @@ impl Gen {
 
     /// `Failed password for root`, sometimes with a syslog repeat line after it.
     fn failed_root(&mut self, t: &mut String, a: &str, p: u64) {
-        push_line!(t, "Failed password for root from {a} port {p} ssh2");
+        push_hit!(t, 1, "Failed password for root from {a} port {p} ssh2");
         if self.syslog() && self.rng.chance(0.12) {
             let n = self.rng.between(2, 5);
             if self.style == Style::Classic && self.rng.chance(0.2) {
                 // BSD syslogd's form, written with no program tag.
-                push_line!(t, "{UNTAGGED}last message repeated {n} times");
+                let _ = write!(t, "{UNTAGGED}{HITS}{n}{HITS}");
+                push_line!(t, "last message repeated {n} times");
             } else {
-                push_line!(t, "{GLUED}message repeated {n} times: [ Failed password for root from {a} port {p} ssh2]");
+                let _ = write!(t, "{GLUED}{HITS}{n}{HITS}");
+                push_line!(t, "message repeated {n} times: [ Failed password for root from {a} port {p} ssh2]");
             }
         }
     }
@@ -1053,7 +1108,7 @@ impl Gen {
             "connections without attempting authentication"
         };
         let mut s = self.session("sshd", self.listener_pid);
-        push_line!(s.text, "drop connection #{n} from [{a}]:{p} on [{local}]:22 penalty: {why}");
+        push_hit!(s.text, 1, "drop connection #{n} from [{a}]:{p} on [{local}]:22 penalty: {why}");
         s
     }
 }
@@ -1065,7 +1120,7 @@ impl Gen {
         let local = if a.contains(':') { LOCAL_V6 } else { LOCAL_V4 };
         let n = self.rng.between(10, 30);
         let mut s = self.session("sshd", self.listener_pid);
-        push_line!(s.text, "drop connection #{n} from [{a}]:{p} on [{local}]:22 past MaxStartups");
+        push_hit!(s.text, 1, "drop connection #{n} from [{a}]:{p} on [{local}]:22 past MaxStartups");
         s
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::addr::Net;
-use crate::parse::RuleSet;
+use crate::parse::{Rule, RuleSet};
 use crate::stats::By;
 
 const EXIT_CODES: &str = "\
@@ -176,6 +176,20 @@ pub struct ScanArgs {
     /// --ipv6-prefix [default: 48].
     #[arg(long, value_name = "LEN", value_parser = parse_subnet_v6)]
     pub subnet_v6: Option<u8>,
+    /// Give RULE its own threshold (repeatable): its hits count apart, not
+    /// toward --threshold, and an address is listed when that rule alone
+    /// reaches N within --window [default: maxstartups=20, which never
+    /// joins the other rules].
+    #[arg(long = "rule-threshold", value_name = "RULE=N", value_parser = parse_rule_threshold)]
+    pub rule_threshold: Vec<(Rule, u32)>,
+    /// Drop the records of addresses that are not listed and were not seen
+    /// for this long (`never` or 0: keep them) [default: 30d].
+    #[arg(long, value_name = "DURATION", value_parser = parse_forget)]
+    pub forget: Option<i64>,
+    /// Keep at most N records: beyond it the least recently seen addresses
+    /// that are not listed are dropped, with a warning [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = parse_max_records)]
+    pub max_records: Option<usize>,
     #[command(flatten)]
     pub include: IncludeArgs,
 }
@@ -211,6 +225,10 @@ pub struct TestArgs {
     /// Threshold the summary explains [default: the configured one].
     #[arg(long, value_name = "N", value_parser = parse_threshold)]
     pub threshold: Option<u32>,
+    /// Own thresholds the summary explains, as sync takes them (repeatable)
+    /// [default: the configured ones].
+    #[arg(long = "rule-threshold", value_name = "RULE=N", value_parser = parse_rule_threshold)]
+    pub rule_threshold: Vec<(Rule, u32)>,
     /// Print only the messages of sshd lines that no rule took, one per line
     /// (for `sort | uniq -c`).
     #[arg(long)]
@@ -484,6 +502,30 @@ pub fn parse_threshold(v: &str) -> Result<u32, String> {
         return Err(format!("{n} is not between 1 and {}", crate::state::RECENT_MAX));
     }
     Ok(n as u32)
+}
+
+/// `--rule-threshold RULE=N`: a rule name and a threshold as
+/// [`parse_threshold`] takes it.
+pub fn parse_rule_threshold(v: &str) -> Result<(Rule, u32), String> {
+    let (name, n) = v.split_once('=').ok_or_else(|| format!("{v:?} is not RULE=N (e.g. maxstartups=20)"))?;
+    let rule = name.trim().parse::<Rule>().map_err(|e| e.to_string())?;
+    Ok((rule, parse_threshold(n.trim())?))
+}
+
+/// `--forget`: a duration, or `never` (also 0) for never, which is 0.
+pub fn parse_forget(v: &str) -> Result<i64, String> {
+    match v.trim() {
+        "never" | "0" => Ok(0),
+        d => parse_duration(d),
+    }
+}
+
+/// `--max-records`: 1 up to 100,000,000.
+pub fn parse_max_records(v: &str) -> Result<usize, String> {
+    match v.replace('_', "").parse::<usize>() {
+        Ok(n) if (1..=100_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a number of records from 1 to 100000000")),
+    }
 }
 
 /// `--ipv6-prefix`: 32 to 128 (a network wider than /32 is never listed).

@@ -19,6 +19,7 @@ use crate::cli::{
 };
 use crate::firewall::{Firewall, Names};
 use crate::parse::RuleSet;
+use crate::retention::{Retention, DEFAULT_FORGET, DEFAULT_MAX_RECORDS};
 use crate::rules::Policy;
 use crate::source::journal::Journal;
 use crate::Error;
@@ -98,6 +99,8 @@ pub struct Config {
     pub include: Includes,
     /// Warn about a host silent for longer than this (`--host-silence`).
     pub host_silence: Option<i64>,
+    /// How many records are kept, and for how long.
+    pub retention: Retention,
 }
 
 /// The flags of the history and the views, for [`Config::load`]: sync,
@@ -156,6 +159,9 @@ struct Raw {
     ban_accepted: bool,
     threshold: Option<u32>,
     ipv6_prefix: Option<u8>,
+    rule_threshold: Vec<(crate::parse::Rule, u32)>,
+    forget: Option<i64>,
+    max_records: Option<usize>,
     window: Option<i64>,
     expire: Option<i64>,
     expire_factor: Option<u32>,
@@ -203,6 +209,9 @@ impl Raw {
             "ban-accepted" => self.ban_accepted = parse_yes(v)?,
             "threshold" => self.threshold = Some(parse_threshold(v)?),
             "ipv6-prefix" => self.ipv6_prefix = Some(crate::cli::parse_ipv6_prefix(v)?),
+            "rule-threshold" => self.rule_threshold.push(crate::cli::parse_rule_threshold(v)?),
+            "forget" => self.forget = Some(crate::cli::parse_forget(v)?),
+            "max-records" => self.max_records = Some(crate::cli::parse_max_records(v)?),
             "window" => self.window = Some(parse_duration(v)?),
             "expire" => self.expire = Some(parse_duration(v)?),
             "expire-factor" => self.expire_factor = Some(crate::cli::parse_expire_factor(v)?),
@@ -273,6 +282,11 @@ impl Raw {
             over(&s.rules, &mut self.rules);
             over(&s.threshold, &mut self.threshold);
             over(&s.ipv6_prefix, &mut self.ipv6_prefix);
+            if !s.rule_threshold.is_empty() {
+                self.rule_threshold.clone_from(&s.rule_threshold);
+            }
+            over(&s.forget, &mut self.forget);
+            over(&s.max_records, &mut self.max_records);
             self.no_rotated |= s.no_rotated;
             self.journal |= s.journal;
             self.ban_accepted |= s.ban_accepted;
@@ -347,6 +361,16 @@ impl Raw {
     }
 }
 
+/// The own thresholds: the defaults ([`Policy::own_defaults`]) with each
+/// `rule-threshold` over them, the last one of a rule winning.
+fn own_thresholds(given: &[(crate::parse::Rule, u32)]) -> [u32; crate::parse::Rule::ALL.len()] {
+    let mut t = Policy::own_defaults();
+    for (rule, n) in given {
+        t[*rule as usize] = *n;
+    }
+    t
+}
+
 fn unquote(v: &str) -> &str {
     for q in ['"', '\''] {
         if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
@@ -402,6 +426,7 @@ impl Config {
                 .map_err(Error::Config)?,
             subnet: crate::rules::Subnet::resolve(raw.subnet_after, raw.subnet_v4, raw.subnet_v6, raw.ipv6_prefix)
                 .map_err(Error::Config)?,
+            rule_threshold: own_thresholds(&raw.rule_threshold),
         };
         let state = raw.state.clone().unwrap_or_else(crate::store::statefile::default_path);
         let history = crate::store::history::path_for(&state, raw.history.as_deref());
@@ -417,6 +442,14 @@ impl Config {
         Ok(Config {
             include,
             host_silence: raw.host_silence,
+            retention: Retention {
+                forget: match raw.forget {
+                    None => Some(DEFAULT_FORGET),
+                    Some(0) => None,
+                    Some(s) => Some(s),
+                },
+                max_records: raw.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
+            },
             logs,
             default_log,
             rotated: !raw.no_rotated,

@@ -31,6 +31,7 @@ pub mod linetest;
 pub mod logging;
 pub mod parse;
 pub mod report;
+pub mod retention;
 pub mod rules;
 pub mod sandbox;
 pub mod show;

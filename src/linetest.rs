@@ -30,6 +30,7 @@ struct Counts {
     bad_address: u64,
     kex_waiting: u64,
     overlong: u64,
+    duplicates: u64,
 }
 
 /// Per address: events by rule, and whether it logged in.
@@ -129,6 +130,12 @@ pub fn run(input: &mut dyn BufRead, o: &mut dyn Write, opt: &Options) -> io::Res
                     writeln!(o, "kex error: waiting for the `Connection reset by` of the same process")?;
                 }
             }
+            Outcome::Duplicate => {
+                counts.duplicates += 1;
+                if !opt.only_missed {
+                    writeln!(o, "duplicate of a line read lately (a resend): not counted again")?;
+                }
+            }
             Outcome::OtherProgram | Outcome::Header | Outcome::NoNeedle => {
                 counts.other += 1;
                 if !opt.only_missed {
@@ -156,8 +163,14 @@ fn summary(o: &mut dyn Write, opt: &Options, c: &Counts, seen: &HashMap<IpAddr, 
     let p = &opt.policy;
     writeln!(o)?;
     writeln!(o, "{} lines, {} from sshd; rules: {}", c.lines, c.sshd, opt.rules)?;
-    let total = |s: &Seen| -> u64 { Rule::ALL.iter().filter(|r| r.info().peer_ban).map(|&r| s.hits[r as usize]).sum() };
-    let reaches = |s: &Seen| !s.login && total(s) >= u64::from(p.threshold);
+    // The pool: the rules without their own threshold; each of the others
+    // lists an address alone at its own.
+    let total = |s: &Seen| -> u64 {
+        Rule::ALL.iter().filter(|r| p.own_threshold(**r).is_none()).map(|&r| s.hits[r as usize]).sum()
+    };
+    let alone =
+        |s: &Seen| Rule::ALL.iter().any(|&r| p.own_threshold(r).is_some_and(|n| s.hits[r as usize] >= u64::from(n)));
+    let reaches = |s: &Seen| !s.login && (total(s) >= u64::from(p.threshold) || alone(s));
     for r in opt.rules.iter() {
         let i = r.info();
         let addrs = seen.values().filter(|s| s.hits[r as usize] > 0);
@@ -167,7 +180,10 @@ fn summary(o: &mut dyn Write, opt: &Options, c: &Counts, seen: &HashMap<IpAddr, 
             n += 1;
             listed += u64::from(reaches(s));
         }
-        let alone = if i.peer_ban { "" } else { "; never lists an address alone" };
+        let alone = match p.own_threshold(r) {
+            Some(n) => format!("; counts apart: its own threshold {n}, not pooled with the other rules"),
+            None => String::new(),
+        };
         writeln!(
             o,
             "  {:<20} {events:>8} events {n:>7} addresses {listed:>7} would be listed  (recommended threshold {}{alone})",
@@ -183,7 +199,8 @@ fn summary(o: &mut dyn Write, opt: &Options, c: &Counts, seen: &HashMap<IpAddr, 
     };
     writeln!(
         o,
-        "threshold: an address is listed when its events of all rules together reach --threshold {} {window}; \
+        "threshold: an address is listed when its events of the rules without their own threshold together \
+         reach --threshold {} {window}, or one rule with its own threshold alone reaches it; \
          {listed} addresses would be listed",
         p.threshold
     )?;
@@ -195,8 +212,8 @@ fn summary(o: &mut dyn Write, opt: &Options, c: &Counts, seen: &HashMap<IpAddr, 
     writeln!(
         o,
         "missed: {} sshd lines no rule knows, {off} for rules not in --rules, {} with a bad address, \
-         {} kex errors (first halves), {} too long; {} lines not from sshd",
-        c.no_rule, c.bad_address, c.kex_waiting, c.overlong, c.other
+         {} kex errors (first halves), {} too long, {} duplicates; {} lines not from sshd",
+        c.no_rule, c.bad_address, c.kex_waiting, c.overlong, c.duplicates, c.other
     )?;
     for r in Rule::ALL.iter().filter(|r| c.rule_off[**r as usize] > 0) {
         writeln!(o, "  {} lines for {} (add it to --rules to count them)", c.rule_off[*r as usize], r.name())?;

@@ -55,7 +55,12 @@ fn main() -> Status {
             commands::rules().map_err(Into::into)
         }
         Command::Test(a) => {
-            let scan = badguys::cli::ScanArgs { rules: a.rules, threshold: a.threshold, ..Default::default() };
+            let scan = badguys::cli::ScanArgs {
+                rules: a.rules,
+                threshold: a.threshold,
+                rule_threshold: a.rule_threshold.clone(),
+                ..Default::default()
+            };
             start(load(Some(&scan), &Default::default(), None)).and_then(|c| Ok(commands::test(&c, a)?))
         }
         Command::Stats(a) => start(load_see(None, &a.output, None, see(&a.view.history, &a.view.geo)))

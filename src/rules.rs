@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::addr::{ip_order, Net};
 use crate::allow::{AllowEntry, Allowlist};
-use crate::parse::What;
+use crate::parse::{Rule, What};
 use crate::state::{Record, State};
 
 pub mod repeat;
@@ -41,6 +41,11 @@ pub struct Policy {
     pub repeat: Repeat,
     /// `--subnet-after`: list a network of K listed addresses instead.
     pub subnet: Option<Subnet>,
+    /// The rules that count apart, indexed by `Rule as usize`: a rule's
+    /// own threshold (`--rule-threshold RULE=N`, and by default the
+    /// recommended one of every rule that is no evidence alone), or 0 for a
+    /// rule whose hits go to the shared `--threshold` pool.
+    pub rule_threshold: [u32; Rule::ALL.len()],
 }
 
 impl Policy {
@@ -77,8 +82,36 @@ impl Default for Policy {
             ipv6_prefix: 64,
             repeat: Repeat::default(),
             subnet: None,
+            rule_threshold: Policy::own_defaults(),
         }
     }
+}
+
+impl Policy {
+    /// The own thresholds without `--rule-threshold`: load-shedding rules
+    /// (`RuleInfo::peer_ban` false, `maxstartups`) never join the pool and
+    /// count apart at their recommended threshold.
+    pub fn own_defaults() -> [u32; Rule::ALL.len()] {
+        let mut t = [0; Rule::ALL.len()];
+        for r in Rule::ALL.iter().filter(|r| !r.info().peer_ban) {
+            t[*r as usize] = r.info().threshold;
+        }
+        t
+    }
+
+    /// The threshold of a rule that counts apart from the pool.
+    pub fn own_threshold(&self, rule: Rule) -> Option<u32> {
+        Some(self.rule_threshold[rule as usize]).filter(|&n| n > 0)
+    }
+}
+
+/// Which threshold a record meets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Met {
+    /// The shared pool of the rules without their own threshold reached `--threshold`.
+    Pool,
+    /// This rule alone reached its own threshold.
+    Rule(Rule, u32),
 }
 
 /// Why an attacking address is not listed.
@@ -118,15 +151,57 @@ pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: O
     if attack {
         repeat::note_attack(rec, policy, t);
     }
+    // A rule with its own threshold keeps its times apart: none go to the pool.
+    let apart = match what {
+        What::Attack(r) => policy.own_threshold(r).map(|n| (r, n)),
+        What::Login => None,
+    };
+    if let Some((rule, own)) = apart {
+        rec.add(what, user, n, t, 0);
+        if !waiting {
+            rec.add_own_times(rule, t, n, own as usize);
+        }
+        return !waiting && rec.listed.is_none() && qualifies(rec, policy);
+    }
     rec.add(what, user, n, t, keep);
     attack && !waiting && rec.listed.is_none() && qualifies(rec, policy)
 }
 
-/// Whether a record's recent attacks meet the threshold within the window.
+/// Whether a record's recent attacks meet a threshold within the window:
+/// the pool's, or a rule's own.
 pub fn qualifies(rec: &Record, policy: &Policy) -> bool {
-    let need = policy.threshold.max(1) as usize;
-    let r = &rec.recent;
-    r.len() >= need && policy.window.is_none_or(|w| r.windows(need).any(|s| s[need - 1].saturating_sub(s[0]) <= w))
+    met(rec, policy).is_some()
+}
+
+/// Which threshold a record's recent attacks meet within the window, the
+/// pool's first. Times kept apart for a rule that no longer has its own
+/// threshold (a changed `--rule-threshold`) count in the pool again; the
+/// hits of a rule newly given one stay in the pool's times until they age
+/// out.
+pub fn met(rec: &Record, policy: &Policy) -> Option<Met> {
+    if within(&rec.recent, policy.threshold, policy.window) {
+        return Some(Met::Pool);
+    }
+    if rec.own_times().any(|(r, _)| policy.own_threshold(r).is_none()) {
+        let mut pool = rec.recent.clone();
+        for (_, t) in rec.own_times().filter(|(r, _)| policy.own_threshold(*r).is_none()) {
+            pool.extend_from_slice(t);
+        }
+        pool.sort_unstable();
+        if within(&pool, policy.threshold, policy.window) {
+            return Some(Met::Pool);
+        }
+    }
+    rec.own_times().find_map(|(rule, times)| {
+        let need = policy.own_threshold(rule)?;
+        within(times, need, policy.window).then_some(Met::Rule(rule, need))
+    })
+}
+
+/// Whether `need` of the sorted times `r` fall within `window`.
+fn within(r: &[i64], need: u32, window: Option<i64>) -> bool {
+    let need = need.max(1) as usize;
+    r.len() >= need && window.is_none_or(|w| r.windows(need).any(|s| s[need - 1].saturating_sub(s[0]) <= w))
 }
 
 /// What one evaluation changed.
@@ -140,6 +215,9 @@ pub struct Outcome {
     pub expired: Vec<IpAddr>,
     /// Manual bans whose time ran out.
     pub lapsed: Vec<Net>,
+    /// Records dropped by [`crate::retention::forget`]: quiet for `--forget`, and over `--max-records`.
+    pub forgotten: usize,
+    pub capped: usize,
 }
 
 /// Lists the addresses that meet the threshold unless spared, and expires
@@ -183,6 +261,7 @@ pub fn evaluate(state: &mut State, only: Option<&[IpAddr]>, allow: &Allowlist, p
                 rec.listed = None;
                 rec.recent.clear();
                 repeat::note_ended(rec, rec.last.saturating_add(expire));
+                rec.own = None;
                 out.expired.push(*ip);
             }
         }
@@ -212,6 +291,7 @@ pub fn unban(state: &mut State, net: &Net) -> bool {
         if net.contains_ip(*ip) && rec.listed.is_some() {
             rec.listed = None;
             rec.recent.clear();
+            rec.own = None;
             changed = true;
         }
     }
@@ -500,5 +580,63 @@ mod tests {
             assert_eq!(evaluate(&mut s, Some(&[]), &allow, &plain, t + H + 1).expired, vec![x]);
         }
         assert_eq!(s.records[&x].bans, 3);
+    }
+
+    const MS: What = What::Attack(Rule::MaxStartups);
+
+    #[test]
+    fn maxstartups_counts_apart_at_its_own_threshold() {
+        // --threshold 1, no --rule-threshold: 19 drops list nothing, the 20th does.
+        let p = Policy::default();
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        assert_eq!((0..19).filter(|&t| count(&mut s, &p, MS, x, None, 1, t)).count(), 0);
+        assert!(evaluate(&mut s, None, &Allowlist::new(), &p, 100).listed.is_empty());
+        assert!(s.records[&x].recent.is_empty(), "no time went to the pool");
+        assert!(count(&mut s, &p, MS, x, None, 1, 19));
+        assert_eq!(met(&s.records[&x], &p), Some(Met::Rule(Rule::MaxStartups, 20)));
+        assert_eq!(evaluate(&mut s, None, &Allowlist::new(), &p, 100).listed, vec![x]);
+        // --rule-threshold maxstartups=2 overrides it.
+        let mut two = Policy::default();
+        two.rule_threshold[Rule::MaxStartups as usize] = 2;
+        let y = ip("192.0.2.2");
+        assert!(!count(&mut s, &two, MS, y, None, 1, 0));
+        assert!(count(&mut s, &two, MS, y, None, 1, 1));
+    }
+
+    #[test]
+    fn maxstartups_never_completes_the_pool() {
+        let p = Policy { threshold: 3, ..Policy::default() };
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        count(&mut s, &p, A, x, None, 2, 0);
+        assert!(!count(&mut s, &p, MS, x, None, 19, 1), "2 pooled hits and 19 drops");
+        assert!(!qualifies(&s.records[&x], &p));
+        assert!(count(&mut s, &p, A, x, None, 1, 2), "the third pooled hit");
+        assert_eq!(met(&s.records[&x], &p), Some(Met::Pool));
+    }
+
+    #[test]
+    fn a_rule_threshold_counts_apart_within_the_window() {
+        let mut p = Policy { threshold: 2, window: Some(60), ..Policy::default() };
+        p.rule_threshold[Rule::FailedPublickey as usize] = 3;
+        let pk = What::Attack(Rule::FailedPublickey);
+        let mut s = State::default();
+        let x = ip("192.0.2.1");
+        // Five key failures spread out, one pooled attack: neither threshold.
+        for t in [0, 100, 200, 300] {
+            assert!(!count(&mut s, &p, pk, x, None, 1, t));
+        }
+        assert!(!count(&mut s, &p, A, x, None, 1, 310));
+        assert_eq!(s.records[&x].recent, [310], "its own hits stay out of the pool");
+        assert!(!count(&mut s, &p, pk, x, None, 1, 330), "300, 330: two within 60 s");
+        assert!(count(&mut s, &p, pk, x, None, 1, 340), "300, 330, 340");
+        let r = &s.records[&x];
+        assert_eq!(r.own_times().collect::<Vec<_>>(), [(Rule::FailedPublickey, &[300, 330, 340][..])], "bounded");
+        assert_eq!(met(r, &p), Some(Met::Rule(Rule::FailedPublickey, 3)));
+        assert_eq!(evaluate(&mut s, None, &Allowlist::new(), &p, 400).listed, vec![x]);
+        // Leaving the list forgets its own times too.
+        assert!(unban(&mut s, &Net::host(x)));
+        assert!(s.records[&x].own.is_none());
     }
 }

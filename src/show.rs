@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::engine::Batch;
 use crate::parse::time::iso;
 use crate::parse::{Rule, ScanStats};
-use crate::rules::{self, Outcome, Spared};
+use crate::rules::{self, Outcome, Policy, Spared};
 use crate::state::{Record, State};
 
 /// The host name, for hook messages and `list --json`.
@@ -176,6 +176,14 @@ pub fn summary(cfg: &Config, st: &ScanStats, b: &Batch, out: &Outcome, total: us
     if !out.expired.is_empty() || !out.lapsed.is_empty() {
         expired = format!(", {} expired", out.expired.len() + out.lapsed.len());
     }
+    if out.forgotten + out.capped > 0 {
+        expired.push_str(&format!(
+            ", {} forgotten ({} quiet, {} over --max-records)",
+            out.forgotten + out.capped,
+            out.forgotten,
+            out.capped
+        ));
+    }
     info!(
         "addresses: {} new{expired}, {} listed, {known} known; spared {} ({} allowlist, {} accepted login)",
         out.listed.len(),
@@ -184,6 +192,19 @@ pub fn summary(cfg: &Config, st: &ScanStats, b: &Batch, out: &Outcome, total: us
         allowed,
         accepted
     );
+}
+
+/// Which threshold a record met, in words.
+fn met(m: rules::Met, p: &Policy) -> String {
+    let window = p.window.map(|w| format!(" within {w}s")).unwrap_or_default();
+    match m {
+        rules::Met::Pool => {
+            format!("--threshold {}{window} (the rules without their own threshold together)", p.threshold)
+        }
+        rules::Met::Rule(rule, n) => {
+            format!("{} alone reached its own threshold {n}{window} (--rule-threshold)", rule.name())
+        }
+    }
 }
 
 /// Why an address was spared, in words.
@@ -338,13 +359,18 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
             match r.listed {
                 Some(t) => {
                     writeln!(o, "  listed since {} by the rules", iso(t))?;
+                    if let Some(m) = rules::met(r, p) {
+                        writeln!(o, "  threshold met: {}", met(m, p))?;
+                    }
                     if let (Some(e), Some(why)) = (p.ban_length(r.bans), p.ban_why(r.bans)) {
                         writeln!(o, "  {why}")?;
                         writeln!(o, "  leaves the list at {} unless seen again", iso(r.last.saturating_add(e)))?;
                     }
                 }
                 None if rules::qualifies(r, p) => {
-                    writeln!(o, "  meets the threshold ({}{window}) but is not listed", p.threshold)?
+                    let m = rules::met(r, p).map(|m| met(m, p)).unwrap_or_default();
+                    writeln!(o, "  meets the threshold ({}{window}) but is not listed", p.threshold)?;
+                    writeln!(o, "  threshold met: {m}")?
                 }
                 None => writeln!(
                     o,
@@ -355,6 +381,11 @@ pub fn explain(o: &mut impl Write, cfg: &Config, st: &State, ip: IpAddr, listed_
             }
             if r.listed.is_none() {
                 repeat_offender(o, p, r, crate::parse::time::Clock::system().now())?;
+            }
+            for (rule, times) in r.own_times().filter(|_| r.listed.is_none() && !rules::qualifies(r, p)) {
+                if let Some(n) = p.own_threshold(rule) {
+                    writeln!(o, "  {} counts apart: {} recent, {n} needed{window}", rule.name(), times.len())?;
+                }
             }
             if r.logins > 0 && !p.ban_accepted {
                 writeln!(o, "  spared: it logged in successfully (--ban-accepted lists it anyway)")?;
@@ -420,11 +451,19 @@ pub fn rules(o: &mut impl Write) -> io::Result<()> {
         writeln!(o, "    {}", i.summary)?;
         writeln!(o, "    example: {}", i.example)?;
         writeln!(o, "    could count a real user: {}", i.risk)?;
-        if !i.peer_ban {
-            writeln!(o, "    never enough alone to list an address: combine it with another rule")?;
+        if let Some(n) = Policy::default().own_threshold(r) {
+            writeln!(
+                o,
+                "    counts apart at its own threshold {n} (--rule-threshold {}=N): never added to the other rules' --threshold",
+                r.name()
+            )?;
         }
     }
-    Ok(())
+    writeln!(
+        o,
+        "\nThe hits of every rule without its own threshold count together toward --threshold; \
+         --rule-threshold RULE=N gives a rule its own (its hits then count apart, within --window)."
+    )
 }
 
 #[cfg(test)]

@@ -60,7 +60,17 @@ pub struct Record {
     /// When its quiet period began (the last ban's end, or a later attack),
     /// from which the ban count decays.
     pub quiet: i64,
+    /// Recent hit times of the rules that count apart (their own
+    /// threshold, [`crate::rules::Policy::rule_threshold`]); `None` until
+    /// such a rule hits, so the common record pays one pointer.
+    pub own: Option<Box<OwnRecent>>,
 }
+
+/// The recent hit times of each rule that counts apart, as `recent` is
+/// for the pool: sorted, at most that rule's threshold (and
+/// [`RECENT_MAX`]) of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnRecent(pub Vec<(Rule, Vec<i64>)>);
 
 impl Record {
     pub fn attacks(&self) -> u64 {
@@ -94,6 +104,10 @@ impl Record {
                         let mut buf = if self.users.len() >= USERS_KEPT { self.users.remove(0) } else { Vec::new() };
                         buf.clear();
                         buf.extend_from_slice(user);
+                        // Most addresses try one or two names: grow one at
+                        // a time (a Vec's first push would make room for 4,
+                        // 80 bytes of heap per record).
+                        self.users.reserve_exact(1);
                         self.users.push(buf);
                     }
                 }
@@ -109,12 +123,44 @@ impl Record {
     fn add_times(&mut self, t: i64, count: u32, keep: usize) {
         // Lines can arrive out of order (several hosts, rotated files):
         // keep the list sorted.
-        let at = self.recent.partition_point(|&x| x <= t);
-        let n = (count as usize).min(keep);
-        self.recent.splice(at..at, std::iter::repeat_n(t, n));
-        let excess = self.recent.len().saturating_sub(keep);
-        self.recent.drain(..excess);
+        insert_times(&mut self.recent, t, count, keep);
     }
+
+    /// `count` hits of `rule` (which counts apart) at `t`, keeping its
+    /// newest `keep` times (at most [`RECENT_MAX`]).
+    pub fn add_own_times(&mut self, rule: Rule, t: i64, count: u32, keep: usize) {
+        let own = &mut self.own.get_or_insert_with(Box::default).0;
+        let i = match own.iter().position(|(r, _)| *r == rule) {
+            Some(i) => i,
+            None => {
+                own.push((rule, Vec::new()));
+                own.len() - 1
+            }
+        };
+        insert_times(&mut own[i].1, t, count, keep.clamp(1, RECENT_MAX));
+    }
+
+    /// The recent times of each rule that counts apart.
+    pub fn own_times(&self) -> impl Iterator<Item = (Rule, &[i64])> + '_ {
+        self.own.iter().flat_map(|o| o.0.iter().map(|(r, t)| (*r, &t[..])))
+    }
+}
+
+/// Inserts `count` times `t` into the sorted `v`, keeping its newest `keep`.
+/// The oldest go before the new ones come in, so that a full `v` is not
+/// reallocated (a `Vec` over its capacity would double it).
+fn insert_times(v: &mut Vec<i64>, t: i64, count: u32, keep: usize) {
+    let mut at = v.partition_point(|&x| x <= t);
+    let mut n = (count as usize).min(keep);
+    let excess = (v.len() + n).saturating_sub(keep);
+    let old = excess.min(at);
+    v.drain(..old);
+    at -= old;
+    n -= (excess - old).min(n);
+    v.reserve_exact(n);
+    v.splice(at..at, std::iter::repeat_n(t, n));
+    let excess = v.len().saturating_sub(keep);
+    v.drain(..excess);
 }
 
 /// Displays a record's hits as `invalid-user=3 kex-reset=1`.
@@ -148,7 +194,8 @@ pub struct Manual {
 /// can have changed since the state was written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
-    /// The earliest time an expiry or a lapsing manual ban falls due.
+    /// The earliest time an expiry or a lapsing manual ban falls due (or,
+    /// to the day, a record is forgotten: `rules::forget_due`).
     pub due: Option<i64>,
     /// A hash of the settings the records were judged by.
     pub policy: u64,

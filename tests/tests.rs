@@ -20,6 +20,7 @@ mod package;
 mod props;
 mod repeat;
 mod report;
+mod retention;
 mod rotation;
 mod state;
 mod subnet;

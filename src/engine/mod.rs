@@ -27,6 +27,7 @@ use crate::addr::Net;
 use crate::allow::{AllowEntry, Allowlist};
 use crate::config::Config;
 use crate::parse::Scanner;
+use crate::retention::{self, Retention};
 use crate::rules::{self, Outcome};
 use crate::source::journal::{Feed, Follower, Journal};
 use crate::source::{FileId, Reader};
@@ -255,7 +256,21 @@ impl<'c> Engine<'c> {
     pub fn evaluate(&mut self, all: bool, now: i64) -> Outcome {
         let hot = std::mem::take(&mut self.hot);
         let only = if all { None } else { Some(&hot[..]) };
-        let out = rules::evaluate(&mut self.state, only, &self.allow, &self.cfg.policy, now);
+        let mut out = rules::evaluate(&mut self.state, only, &self.allow, &self.cfg.policy, now);
+        // The quiet are looked for in a full evaluation; the cap is checked always.
+        if all || self.state.records.len() > self.cfg.retention.max_records {
+            let keep = if all { self.cfg.retention } else { Retention { forget: None, ..self.cfg.retention } };
+            (out.forgotten, out.capped) = retention::forget(&mut self.state, &keep, now);
+            if out.capped > 0 {
+                warn!(
+                    "over --max-records {}: dropped the records of {} addresses seen least recently (not listed)",
+                    self.cfg.retention.max_records, out.capped
+                );
+            }
+            if out.forgotten + out.capped > 0 {
+                self.dirty = true;
+            }
+        }
         if !out.listed.is_empty() || !out.expired.is_empty() || !out.lapsed.is_empty() {
             self.dirty = true;
         }

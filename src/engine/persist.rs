@@ -29,7 +29,10 @@ impl Engine<'_> {
             return Ok(());
         }
         let mut meta = Meta {
-            due: due(&self.state, &self.cfg.policy),
+            due: earliest(
+                due(&self.state, &self.cfg.policy),
+                crate::retention::forget_due(&self.state, &self.cfg.retention),
+            ),
             policy: self.cfg.fingerprint(),
             out: FileId::stamp_of(&self.cfg.output.out),
             stale: self.file_lags || self.stale || !self.hot.is_empty() || !self.unpublished.is_empty(),
@@ -134,6 +137,11 @@ fn due(st: &State, policy: &crate::rules::Policy) -> Option<i64> {
     // A repeat offender's ban lasts longer (`--expire-factor`).
     let expiries = listed.filter_map(|r| policy.ban_length(r.bans).map(|e| r.last.saturating_add(e)));
     expiries.chain(st.manual.values().filter_map(|m| m.until)).min()
+}
+
+/// The earlier of two times that may be unknown.
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
 }
 
 /// Whether a sync at `now` would find nothing to do: every log file is

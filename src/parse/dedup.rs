@@ -2,8 +2,13 @@
 //! journal-upload resumes deliver some lines twice. A line identical in
 //! stamp, host, program, pid and message to one of the last
 //! [`DEDUP_MAX`] sshd lines read is a duplicate. sshd's messages carry the
-//! client port, so two real attempts differ; a resend carries the sender's
+//! client port, so two connections differ; a resend carries the sender's
 //! own stamp (`timereported`), so it is byte for byte the line it repeats.
+//! One exception ([`may_repeat`]): sshd writes the same `Failed password
+//! for root from A port P ssh2` (and its PAM lines) for each attempt of one
+//! connection, often within one second, so under a whole-second stamp such
+//! a line again is a real attempt; a stamp with a fraction (the collector's
+//! RFC 3339) still tells a resend.
 //! Bounded: a set of 64-bit hashes and their order, oldest dropped first.
 //! The newest [`DEDUP_KEPT`] are kept in the state, so that a resend read
 //! by the next run is caught too.
@@ -68,6 +73,24 @@ impl Dedup {
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
+}
+
+/// Whether `message` is one sshd writes for each attempt of a connection
+/// (a failure of an authentication method, PAM's failures), under a stamp
+/// too coarse (whole seconds) to tell two attempts apart.
+pub fn may_repeat(stamp: &[u8], message: &[u8]) -> bool {
+    if stamp.contains(&b'.') {
+        return false;
+    }
+    // rsyslog's `message repeated N times: [ MSG]` of such a message, too.
+    let m = match message.strip_prefix(b"message repeated ") {
+        Some(r) => memchr::memmem::find(r, b": [ ").map_or(r, |i| &r[i + 4..]),
+        None => message,
+    };
+    let m = m.strip_prefix(b"error: ").unwrap_or(m);
+    m.starts_with(b"Failed ")
+        || m.starts_with(b"PAM: ")
+        || m.starts_with(b"pam_unix(sshd:auth): authentication failure")
 }
 
 #[cfg(test)]

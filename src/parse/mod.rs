@@ -121,6 +121,9 @@ pub enum Outcome {
     KexWaiting,
     /// An sshd message that no rule recognises.
     NoRule,
+    /// A line identical to one read lately, stamp fraction and all: a
+    /// resend (RELP, journal-upload), not counted again.
+    Duplicate,
 }
 
 /// Longest line the scanner parses; sshd truncates its messages far below
@@ -296,8 +299,10 @@ impl Scanner {
                         None => {}
                     }
                     if let Stamp::Syslog(t) | Stamp::Rfc3339(t) = stamp {
-                        if self.dedup.seen(Dedup::key(t, host, program, pid, message)) {
+                        if !dedup::may_repeat(t, message) && self.dedup.seen(Dedup::key(t, host, program, pid, message))
+                        {
                             self.stats.duplicates += 1;
+                            self.outcome = Outcome::Duplicate;
                             return;
                         }
                     }

@@ -67,8 +67,10 @@ pub struct RuleInfo {
     pub risk: &'static str,
     /// The threshold we recommend for it alone (events within the window).
     pub threshold: u32,
-    /// Whether it may be the only evidence against an address: false for
-    /// load shedding, which no single source causes alone.
+    /// Whether its hits may join the other rules' evidence (the shared
+    /// `--threshold` pool): false for load shedding, which no single source
+    /// causes alone; such a rule counts apart, at `threshold` unless
+    /// `--rule-threshold` says otherwise (`rules::Policy::own_defaults`).
     pub peer_ban: bool,
 }
 
@@ -259,7 +261,8 @@ static INFO: [RuleInfo; Rule::ALL.len()] = [
         summary: "OpenSSH 9.8+ dropping a connection past MaxStartups (load shedding)",
         example: "drop connection #12 from [203.0.113.5]:52144 on [192.0.2.1]:22 past MaxStartups",
         risk: "real users who connect while scanners fill MaxStartups are dropped too: \
-               never evidence alone, use a high threshold",
+               it counts apart, never with other rules' evidence, at its own threshold (20 unless \
+               --rule-threshold maxstartups=N)",
         threshold: 20,
         peer_ban: false,
     },

@@ -1,14 +1,16 @@
 //! The `addr` line of the state file: one record, its fields as
 //! `key=value` pairs (see [`super::statefile`] for the whole format). Kept
 //! apart because records are what grows: every field a record gains is
-//! read and written here.
+//! read and written here. `own=maxstartups:T,T/failed-publickey:T` (only
+//! when present) holds the recent times of the rules that count apart
+//! (`--rule-threshold`); a reader without it ignores the key.
 
 use std::net::IpAddr;
 
 use super::statefile::{escape_into, fields, num, opt_into, opt_num, unescape};
 use super::textout::{push_i64, push_ip, push_u64};
 use crate::parse::Rule;
-use crate::state::{Record, HOSTS_KEPT, RECENT_MAX, USERS_KEPT, USER_MAX};
+use crate::state::{OwnRecent, Record, HOSTS_KEPT, RECENT_MAX, USERS_KEPT, USER_MAX};
 
 /// Reads the fields after `addr ADDR`.
 pub(super) fn parse<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, String> {
@@ -59,10 +61,29 @@ pub(super) fn parse<'a>(f: impl Iterator<Item = &'a str>) -> Result<Record, Stri
             // Repeat offenders (older versions ignore both keys).
             "bans" => r.bans = num(k, v)?,
             "quiet" => r.quiet = num(k, v)?,
+            "own" => r.own = parse_own(k, v)?,
             _ => {}
         }
     }
     Ok(r)
+}
+
+/// `own=maxstartups:10,11/failed-publickey:5`: the recent times of the
+/// rules that count apart. A rule from a later version is skipped.
+fn parse_own(k: &str, v: &str) -> Result<Option<Box<OwnRecent>>, String> {
+    let mut own = OwnRecent::default();
+    for part in v.split('/').filter(|p| !p.is_empty()) {
+        let (name, times) = part.split_once(':').ok_or_else(|| format!("own entry {part:?}"))?;
+        let Ok(rule) = name.parse::<Rule>() else { continue };
+        let mut t: Vec<i64> =
+            times.split(',').filter(|t| !t.is_empty()).map(|t| num(k, t)).collect::<Result<_, _>>()?;
+        t.sort_unstable();
+        t.drain(..t.len().saturating_sub(RECENT_MAX));
+        if !t.is_empty() && !own.0.iter().any(|(r, _)| *r == rule) {
+            own.0.push((rule, t));
+        }
+    }
+    Ok((!own.0.is_empty()).then(|| Box::new(own)))
 }
 
 /// Appends the whole `addr` line of `r`, newline included.
@@ -128,5 +149,23 @@ pub(super) fn render(s: &mut Vec<u8>, ip: IpAddr, r: &Record) {
         s.extend_from_slice(b"\tquiet=");
         push_i64(s, r.quiet);
     }
+    render_own(s, r);
     s.push(b'\n');
+}
+
+/// The `own=` field, only when a rule that counts apart has times.
+fn render_own(s: &mut Vec<u8>, r: &Record) {
+    let mut first = true;
+    for (rule, times) in r.own_times().filter(|(_, t)| !t.is_empty()) {
+        s.extend_from_slice(if first { b"\town=" } else { b"/" });
+        first = false;
+        s.extend_from_slice(rule.name().as_bytes());
+        s.push(b':');
+        for (i, &t) in times.iter().enumerate() {
+            if i > 0 {
+                s.push(b',');
+            }
+            push_i64(s, t);
+        }
+    }
 }

@@ -362,3 +362,25 @@ fn a_repeat_offenders_ban_count_survives_the_file_and_older_files_read_as_none()
     assert_eq!((back.records[&v6].bans, back.records[&v6].quiet), (0, 0));
     assert!(!String::from_utf8_lossy(&text).lines().any(|l| l.contains("2001:db8::1\t") && l.contains("bans=")));
 }
+
+#[test]
+fn own_rule_times_round_trip_and_stay_bounded() {
+    let mut st = sample();
+    assert!(!render(&st).windows(5).any(|w| w == b"\town="), "no field without such times");
+    let r = st.records.values_mut().next().unwrap();
+    r.add_own_times(Rule::MaxStartups, 30, 2, 20);
+    r.add_own_times(Rule::FailedPublickey, 25, 1, 3);
+    let text = render(&st);
+    assert!(String::from_utf8_lossy(&text).contains("\town=maxstartups:30,30/failed-publickey:25\n"));
+    let back = parse(&text).unwrap();
+    assert_eq!(back.records, st.records);
+    // Too many times keep their newest; a rule of a later version is skipped.
+    let many: Vec<String> = (0..1500).map(|t| t.to_string()).collect();
+    let edited = String::from_utf8(text)
+        .unwrap()
+        .replace("own=maxstartups:30,30/", &format!("own=later-rule:1/maxstartups:{}/", many.join(",")));
+    let back = parse(&resum(&edited)).unwrap();
+    let own: Vec<(Rule, usize, i64)> =
+        back.records.values().next().unwrap().own_times().map(|(r, t)| (r, t.len(), t[0])).collect();
+    assert_eq!(own, [(Rule::MaxStartups, RECENT_MAX, 500), (Rule::FailedPublickey, 1, 25)]);
+}
