@@ -9,6 +9,8 @@
 
 pub mod batch;
 pub mod history;
+mod history_migrate;
+mod history_views;
 pub mod statefile;
 mod textout;
 pub mod trust;
