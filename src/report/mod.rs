@@ -241,6 +241,10 @@ fn place(p: &crate::geo::Place) -> (String, String) {
     (c, esc(&p.network().unwrap_or_default()))
 }
 
+/// Rows of the logins table: the newest (a year of alarms would otherwise
+/// grow the page without bound).
+pub const LOGIN_ROWS: usize = 100;
+
 fn tables(o: &mut String, d: &Data) {
     o.push_str("<h2>Reporting hosts</h2>");
     if d.hosts.is_empty() {
@@ -281,7 +285,7 @@ fn tables(o: &mut String, d: &Data) {
         o.push_str(
             "<table><tr><th>address</th><th>user</th><th>host</th><th class=\"n\">logins</th><th>last</th></tr>",
         );
-        for l in &d.logins {
+        for l in d.logins.iter().take(LOGIN_ROWS) {
             let _ = write!(
                 o,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -293,6 +297,13 @@ fn tables(o: &mut String, d: &Data) {
             );
         }
         o.push_str("</table>");
+        if d.logins.len() > LOGIN_ROWS {
+            let _ = write!(
+                o,
+                "<p class=\"none\">the newest {LOGIN_ROWS} of {} shown; <code>badguys stats --json</code> lists them all</p>",
+                d.logins.len()
+            );
+        }
     }
     o.push_str("<h2>Manual bans</h2>");
     if d.manual.is_empty() {
@@ -354,5 +365,23 @@ mod tests {
         assert_eq!(esc("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
         assert_eq!(esc_bytes(b"a\xffb\n<"), "a\\xffb\\x0a&lt;");
         assert_eq!(esc_bytes("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn the_logins_table_is_bounded_and_the_alarm_counts_them_all() {
+        let mut d = Data::default();
+        for i in 0..LOGIN_ROWS as i64 + 50 {
+            d.logins.push(crate::store::history::LoginRow {
+                addr: format!("192.0.2.{}", i % 250),
+                user: b"deploy".to_vec(),
+                host: b"gw".to_vec(),
+                count: 1,
+                last: 1_700_000_000 - i,
+            });
+        }
+        let html = render(&d, None);
+        assert_eq!(html.matches("<td>deploy</td>").count(), LOGIN_ROWS);
+        assert!(html.contains(&format!("the newest {LOGIN_ROWS} of {} shown", LOGIN_ROWS + 50)));
+        assert!(html.contains(&format!("INTRUSION ALARM: {} addresses", LOGIN_ROWS + 50)));
     }
 }

@@ -3,8 +3,8 @@
 //! [`DayBatch::add_change`]). Plain data: no I/O; [`super::history`]
 //! writes it.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::addr::Net;
 use crate::parse::{Rule, What};
@@ -59,8 +59,10 @@ pub struct Day {
     pub rules: BTreeMap<&'static str, u64>,
     /// Events per UTC hour (0–23).
     pub hours: BTreeMap<u8, u64>,
-    /// Events per (address, rule name, reporting host).
-    pub addrs: BTreeMap<(String, &'static str, Vec<u8>), u64>,
+    /// Events per (address or network, reporting host), one counter per
+    /// rule (`Rule as usize`): one hash lookup per event. The address is
+    /// the one [`DayBatch::fold`] gives; [`DayBatch::key`] writes it.
+    pub addrs: HashMap<(IpAddr, Vec<u8>), [u64; Rule::ALL.len()]>,
     /// Changes per (address, change).
     pub changes: BTreeMap<(String, Change), u64>,
     /// Successful logins of addresses that were ever listed, per (address,
@@ -116,11 +118,15 @@ pub struct DayBatch {
 /// event of an (address, rule, host) already counted allocates nothing
 /// (the history is written on every event of a first run). Not part of
 /// the batch's value: equal for every batch.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Scratch {
-    /// The last address keyed (with the prefix it was keyed at).
-    ip: Option<(IpAddr, u8)>,
-    addr: (String, &'static str, Vec<u8>),
+    addr: (IpAddr, Vec<u8>),
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch { addr: (IpAddr::V6(Ipv6Addr::UNSPECIFIED), Vec::new()) }
+    }
 }
 
 impl PartialEq for Scratch {
@@ -145,7 +151,19 @@ impl DayBatch {
         self.days.is_empty()
     }
 
-    /// The key an address is counted under.
+    /// The address (or, for IPv6 folded by [`DayBatch::v6_prefix`], the
+    /// network's first address) an address is counted under.
+    pub fn fold(&self, ip: IpAddr) -> IpAddr {
+        match crate::addr::canonical(ip) {
+            IpAddr::V6(a) if self.v6_prefix < 128 => {
+                let bits = u128::from(a) & (u128::MAX << (128 - u32::from(self.v6_prefix.max(1))));
+                IpAddr::V6(Ipv6Addr::from(bits))
+            }
+            other => other,
+        }
+    }
+
+    /// The key an address is counted under (as written to the tables).
     pub fn key(&self, ip: IpAddr) -> String {
         let mut s = String::new();
         key_into(self.v6_prefix, ip, &mut s);
@@ -164,24 +182,21 @@ impl DayBatch {
         let n = u64::from(e.count.max(1));
         match e.what {
             What::Attack(rule) => {
-                if self.scratch.ip != Some((e.addr, self.v6_prefix)) {
-                    let key = &mut self.scratch.addr.0;
-                    key.clear();
-                    key_into(self.v6_prefix, e.addr, key);
-                    self.scratch.ip = Some((e.addr, self.v6_prefix));
-                }
                 let name = rule.name();
+                let ip = self.fold(e.addr);
                 let d = self.days.entry(day_of(e.time)).or_default();
                 *d.rules.entry(name).or_default() += n;
                 *d.hours.entry(e.time.rem_euclid(DAY).div_euclid(3600) as u8).or_default() += n;
                 let k = &mut self.scratch.addr;
-                k.1 = name;
-                k.2.clear();
-                k.2.extend_from_slice(e.host);
+                k.0 = ip;
+                k.1.clear();
+                k.1.extend_from_slice(e.host);
                 match d.addrs.get_mut(&*k) {
-                    Some(v) => *v += n,
+                    Some(v) => v[rule as usize] += n,
                     None => {
-                        d.addrs.insert(k.clone(), n);
+                        let mut v = [0; Rule::ALL.len()];
+                        v[rule as usize] = n;
+                        d.addrs.insert(k.clone(), v);
                     }
                 }
                 if let Some(u) = e.user {
@@ -224,64 +239,6 @@ impl DayBatch {
         }
         b
     }
-
-    /// The batch as rows of the tables (see `history`), for writing and
-    /// for undoing.
-    pub(crate) fn rows(&self) -> Vec<Row> {
-        let mut v = Vec::new();
-        for (&day, d) in &self.days {
-            for (r, &n) in &d.rules {
-                v.push(Row { t: T::Rule, day, a: r.to_string(), b: vec![], c: vec![], n, last: 0 });
-            }
-            for (&h, &n) in &d.hours {
-                v.push(Row { t: T::Hour, day, a: h.to_string(), b: vec![], c: vec![], n, last: 0 });
-            }
-            for ((addr, rule, host), &n) in &d.addrs {
-                v.push(Row {
-                    t: T::Addr,
-                    day,
-                    a: addr.clone(),
-                    b: rule.as_bytes().to_vec(),
-                    c: host.clone(),
-                    n,
-                    last: 0,
-                });
-            }
-            for ((addr, c), &n) in &d.changes {
-                v.push(Row { t: T::Change, day, a: addr.clone(), b: c.name().into(), c: vec![], n, last: 0 });
-            }
-            for ((addr, user, host), &(n, last)) in &d.logins {
-                v.push(Row { t: T::Login, day, a: addr.clone(), b: user.clone(), c: host.clone(), n, last });
-            }
-            for (u, &n) in &d.users {
-                v.push(Row { t: T::User, day, a: String::new(), b: u.clone(), c: vec![], n, last: 0 });
-            }
-        }
-        v
-    }
-}
-
-/// Which table a row goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum T {
-    Rule,
-    Hour,
-    Addr,
-    Change,
-    Login,
-    User,
-}
-
-/// One counter of one table; `a`, `b`, `c` are that table's key columns.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Row {
-    pub t: T,
-    pub day: i64,
-    pub a: String,
-    pub b: Vec<u8>,
-    pub c: Vec<u8>,
-    pub n: u64,
-    pub last: i64,
 }
 
 /// The rule of a stored name, if this version knows it.
@@ -314,11 +271,12 @@ mod tests {
         let d1 = &b.days[&1];
         assert_eq!(d1.rules["invalid-user"], 4);
         assert_eq!((d1.hours[&5], d1.hours[&23]), (2, 2));
-        assert_eq!(d1.addrs[&("2001:db8:1:2::/64".to_string(), "invalid-user", b"h1".to_vec())], 4);
+        let net: IpAddr = "2001:db8:1:2::".parse().unwrap();
+        assert_eq!(b.key(net), "2001:db8:1:2::/64");
+        assert_eq!(d1.addrs[&(net, b"h1".to_vec())][Rule::InvalidUser as usize], 4);
         assert_eq!(d1.users[&b"root".to_vec()], 4);
         assert_eq!(d1.changes[&("2001:db8:1:2::/64".to_string(), Change::FirstSeen)], 1);
         assert_eq!(b.days[&2].logins.values().next(), Some(&(2, 2 * 86_400)));
-        assert_eq!(b.rows().len(), 7);
     }
 
     #[test]
@@ -348,13 +306,15 @@ mod tests {
         b.v6_prefix = 64;
         b.add_event(&ev(v6, b"h1", Rule::InvalidUser));
         let d = &b.days[&0];
-        let n = |k: &str, r: Rule, h: &[u8]| d.addrs.get(&(k.to_string(), r.name(), h.to_vec())).copied();
+        let n = |k: &str, r: Rule, h: &[u8]| {
+            d.addrs.get(&(k.parse::<IpAddr>().unwrap(), h.to_vec())).map(|c| c[r as usize]).filter(|&n| n > 0)
+        };
         assert_eq!(n("192.0.2.1", Rule::InvalidUser, b"h1"), Some(2));
         assert_eq!(n("192.0.2.1", Rule::InvalidUser, b"h2"), Some(1));
         assert_eq!(n("192.0.2.1", Rule::KexReset, b"h2"), Some(1));
         assert_eq!(n("2001:db8:1:2::7", Rule::InvalidUser, b"h1"), Some(1));
-        assert_eq!(n("2001:db8:1:2::/64", Rule::InvalidUser, b"h1"), Some(1));
-        assert_eq!(d.addrs.len(), 5);
+        assert_eq!(n("2001:db8:1:2::", Rule::InvalidUser, b"h1"), Some(1));
+        assert_eq!(d.addrs.len(), 4);
         assert_eq!(d.users[&b"root".to_vec()], 6);
         // The reused buffers are not part of a batch's value.
         let mut c = DayBatch::new();

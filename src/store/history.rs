@@ -1,8 +1,10 @@
 //! The history database: `history.sqlite` beside the state file, SQLite in
 //! WAL mode (readers never block the writer; a crash leaves the last
-//! committed batch). Owns the schema (documented in badguys(8), HISTORY),
-//! applying a [`DayBatch`] once per state generation, retention, and the
-//! queries behind `stats` and `report`, which return plain structs.
+//! committed batch). Owns the schema (documented in badguys(8), HISTORY
+//! DATABASE), applying a [`DayBatch`] once per state generation, and
+//! retention; the queries behind `stats` and `report` are in
+//! `history_views.rs`, the upgrade of an older schema in
+//! `history_migrate.rs`.
 //!
 //! # How the engine writes it
 //!
@@ -20,17 +22,33 @@
 //! The next run starts from the state's (older) cursors, reads the same
 //! lines again and applies its batch with generation `g` again:
 //! [`History::apply`] with the generation it already holds *replaces* that
-//! batch (it keeps the last batch's rows to subtract them) instead of
-//! adding it twice. A generation below the stored one is refused
-//! ([`Applied::Stale`]). So no event is counted twice or lost, whatever the
-//! moment of the crash.
+//! batch instead of adding it twice. A generation below the stored one is
+//! refused ([`Applied::Stale`]). So no event is counted twice or lost,
+//! whatever the moment of the crash.
+//!
+//! # How a batch is replaced
+//!
+//! Every counter row carries `gen`, the generation that last changed it,
+//! and `prev`, its value before that generation. Writing generation `g`
+//! into a row whose `gen` is not `g` first moves the value to `prev`;
+//! undoing `g` puts `prev` back (and deletes the rows `g` created), over
+//! the days the batch covered (kept in `meta`). Nothing else is stored to
+//! undo a batch.
+//!
+//! # Summaries
+//!
+//! The views never read the per-address tables: `host_day` (events per
+//! host and day), `host_addr` (each address's last day per host: distinct
+//! addresses per host since any day) and `change_sum` (changes per day and
+//! kind) are written in the same transaction as the rows they sum.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
-use super::batch::{Change, DayBatch, Row, DAY, T};
+use super::batch::DayBatch;
+use crate::parse::Rule;
 use crate::Error;
 
 /// The file name beside the state file.
@@ -39,20 +57,33 @@ pub const FILE_NAME: &str = "history.sqlite";
 pub const DEFAULT_DAYS: u32 = 400;
 /// User names kept per day; the rest are summed in `user_rest`.
 pub const TOP_USERS: usize = 1000;
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the first (undo kept as JSON in `meta`); 2: `gen`/`prev` columns,
+/// integer rule ids in `addr_day`, the summary tables.
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Schema 2. Counter tables carry `gen` and `prev` (see the module doc).
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rule_day (day INTEGER, rule TEXT, events INTEGER, PRIMARY KEY (day, rule)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS hour_day (day INTEGER, hour INTEGER, events INTEGER, PRIMARY KEY (day, hour)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS addr_day (day INTEGER, addr TEXT, rule TEXT, host BLOB, events INTEGER,
-    PRIMARY KEY (day, addr, rule, host)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS change_day (day INTEGER, addr TEXT, kind TEXT, n INTEGER,
+CREATE TABLE IF NOT EXISTS rule (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_day (day INTEGER, rule TEXT, events INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (day, rule)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour_day (day INTEGER, hour INTEGER, events INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (day, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS addr_day (day INTEGER, addr TEXT, rule INTEGER, host BLOB, events INTEGER,
+    gen INTEGER, prev INTEGER, PRIMARY KEY (day, addr, rule, host)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS change_day (day INTEGER, addr TEXT, kind TEXT, n INTEGER, gen INTEGER, prev INTEGER,
     PRIMARY KEY (day, addr, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS login_day (day INTEGER, addr TEXT, user BLOB, host BLOB, n INTEGER, last INTEGER,
-    PRIMARY KEY (day, addr, user, host)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS user_day (day INTEGER, user BLOB, events INTEGER, PRIMARY KEY (day, user)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS user_rest (day INTEGER PRIMARY KEY, events INTEGER);
+    gen INTEGER, prev INTEGER, prev_last INTEGER, PRIMARY KEY (day, addr, user, host)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_day (day INTEGER, user BLOB, events INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (day, user)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_rest (day INTEGER PRIMARY KEY, events INTEGER, gen INTEGER, prev INTEGER);
+CREATE TABLE IF NOT EXISTS host_day (day INTEGER, host BLOB, events INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (day, host)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS host_addr (host BLOB, addr TEXT, last_day INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (host, addr)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS change_sum (day INTEGER, kind TEXT, n INTEGER, gen INTEGER, prev INTEGER,
+    PRIMARY KEY (day, kind)) WITHOUT ROWID;
 ";
 
 /// User names with their events, most first, and the events of the rest.
@@ -71,8 +102,10 @@ pub enum Applied {
 
 /// An open history database.
 pub struct History {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
+    /// `addr_day.rule` ids of this version's rules, by `Rule as usize`.
+    rule_ids: Vec<i64>,
     /// Days kept, counted back from the newest day written.
     pub keep_days: u32,
 }
@@ -129,24 +162,29 @@ pub struct LoginRow {
     pub last: i64,
 }
 
-fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+pub(super) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::History { path: path.to_path_buf(), msg: e.to_string() }
 }
 
 impl History {
-    /// Opens (creating it if needed) the database at `path`, in WAL mode.
+    /// Opens (creating it if needed) the database at `path`, in WAL mode;
+    /// an older schema is upgraded in place (`history_migrate.rs`).
     pub fn open(path: &Path) -> Result<History, Error> {
         let err = db_err(path);
-        let conn = Connection::open(path).map_err(&err)?;
+        let mut conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&err)?;
         // Durable before the state file is renamed: history never behind it.
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(&err)?;
-        conn.execute_batch(SCHEMA).map_err(&err)?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;")
+            .map_err(&err)?;
         let v: Option<i64> =
             conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).optional().map_err(&err)?;
         match v {
             None => {
-                conn.execute("INSERT INTO meta VALUES ('schema', ?1)", [SCHEMA_VERSION]).map_err(&err)?;
+                let tx = conn.transaction().map_err(&err)?;
+                tx.execute_batch(SCHEMA).map_err(&err)?;
+                tx.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?1)", [SCHEMA_VERSION]).map_err(&err)?;
+                tx.commit().map_err(&err)?;
             }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(Error::History {
@@ -154,9 +192,14 @@ impl History {
                     msg: format!("written by a newer badguys (history schema {v}; this one knows {SCHEMA_VERSION})"),
                 })
             }
+            Some(v) if v < SCHEMA_VERSION => super::history_migrate::upgrade(&mut conn, v).map_err(&err)?,
             Some(_) => {}
         }
-        Ok(History { conn, path: path.to_path_buf(), keep_days: DEFAULT_DAYS })
+        for r in Rule::ALL {
+            conn.execute("INSERT OR IGNORE INTO rule (name) VALUES (?1)", [r.name()]).map_err(&err)?;
+        }
+        let rule_ids = rule_ids(&conn).map_err(&err)?;
+        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS })
     }
 
     /// Opens an existing database for the views; `None` when there is none.
@@ -166,11 +209,20 @@ impl History {
         }
         match History::open(path) {
             Ok(h) => Ok(Some(h)),
-            // A reader without write access to the directory.
-            Err(_) => {
+            // A reader without write access to the directory (or to an
+            // older schema it cannot upgrade): schema 2 is read as is.
+            Err(e) => {
                 let err = db_err(path);
                 let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?;
-                Ok(Some(History { conn, path: path.to_path_buf(), keep_days: DEFAULT_DAYS }))
+                let v: Option<i64> = conn
+                    .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+                    .optional()
+                    .map_err(&err)?;
+                if v != Some(SCHEMA_VERSION) {
+                    return Err(e);
+                }
+                let rule_ids = rule_ids(&conn).map_err(&err)?;
+                Ok(Some(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS }))
             }
         }
     }
@@ -200,332 +252,237 @@ impl History {
         if generation < held {
             return Ok(Applied::Stale);
         }
+        let g = generation as i64;
         let tx = self.conn.transaction().map_err(&err)?;
         let mut outcome = Applied::Added;
         if generation == held && held > 0 {
-            let last: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'last_batch'", [], |r| r.get(0))
+            let days: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
                 .optional()
                 .map_err(&err)?;
-            if let Some(text) = last {
-                let rows: Vec<Row> = serde_json::from_str(&text)
-                    .map_err(|e| Error::History { path: path.clone(), msg: format!("last batch: {e}") })?;
-                write_rows(&tx, &rows, -1).map_err(&err)?;
+            if let Some((a, b)) = days.as_deref().and_then(parse_days) {
+                undo(&tx, g, a, b).map_err(&err)?;
             }
             outcome = Applied::Replaced;
         }
-        let rows = batch.rows();
-        write_rows(&tx, &rows, 1).map_err(&err)?;
-        let text = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('last_batch', ?1)", [text]).map_err(&err)?;
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [generation as i64]).map_err(&err)?;
+        write_batch(&tx, batch, g, &self.rule_ids).map_err(&err)?;
+        // The days the next replace of this generation undoes: those of
+        // this batch, and those of the one it replaced.
+        let mut span = batch.days.keys().next().copied().zip(batch.days.keys().next_back().copied());
+        if outcome == Applied::Replaced {
+            let old: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
+                .optional()
+                .map_err(&err)?;
+            if let Some((a, b)) = old.as_deref().and_then(parse_days) {
+                span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            }
+        }
+        let days = span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days]).map_err(&err)?;
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [g]).map_err(&err)?;
         let newest: Option<i64> =
             tx.query_row("SELECT max(day) FROM rule_day", [], |r| r.get(0)).optional().map_err(&err)?.flatten();
         if let Some(newest) = newest {
-            prune(&tx, newest - i64::from(self.keep_days) + 1).map_err(&err)?;
+            let first = batch.days.keys().next().copied().unwrap_or(i64::MAX);
+            prune(&tx, newest - i64::from(self.keep_days) + 1, first).map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
         Ok(outcome)
     }
+}
 
-    /// The first and last day held.
-    pub fn span(&self) -> Result<Option<(i64, i64)>, Error> {
-        let r: (Option<i64>, Option<i64>) = self
-            .conn
-            .query_row("SELECT min(day), max(day) FROM rule_day", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db_err(&self.path))?;
-        Ok(r.0.zip(r.1))
+/// `addr_day.rule` ids by `Rule as usize` (0 for a rule missing from the table).
+fn rule_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut ids = vec![0; Rule::ALL.len()];
+    let mut q = conn.prepare("SELECT id, name FROM rule")?;
+    for r in q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, name) = r?;
+        if let Some(rule) = super::batch::rule_named(&name) {
+            ids[rule as usize] = id;
+        }
     }
+    Ok(ids)
+}
 
-    /// Events and changes per day, month or year, from day `since` on.
-    pub fn timeline(&self, by: By, since: i64) -> Result<Vec<Period>, Error> {
-        let err = db_err(&self.path);
-        let mut days: std::collections::BTreeMap<i64, Period> = std::collections::BTreeMap::new();
-        let mut q =
-            self.conn.prepare("SELECT day, sum(events) FROM rule_day WHERE day >= ?1 GROUP BY day").map_err(&err)?;
-        for r in q.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).map_err(&err)? {
-            let (d, n) = r.map_err(&err)?;
-            days.entry(d).or_default().events = n as u64;
+fn parse_days(s: &str) -> Option<(i64, i64)> {
+    let (a, b) = s.split_once(' ')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The upsert of a counter row of generation `?g`: the value before `g`
+/// goes to `prev` the first time `g` writes the row.
+macro_rules! upsert {
+    ($table:literal, $keys:literal, $marks:literal, $col:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (",
+            $keys,
+            ", ",
+            $col,
+            ", gen, prev) VALUES (",
+            $marks,
+            ", 0) ",
+            "ON CONFLICT (",
+            $keys,
+            ") DO UPDATE SET prev = CASE WHEN gen IS excluded.gen THEN prev ELSE ",
+            $col,
+            " END, gen = excluded.gen, ",
+            $col,
+            " = ",
+            $col,
+            " + excluded.",
+            $col
+        )
+    };
+}
+
+const UP_RULE: &str = upsert!("rule_day", "day, rule", "?1, ?2, ?3, ?4", "events");
+const UP_HOUR: &str = upsert!("hour_day", "day, hour", "?1, ?2, ?3, ?4", "events");
+const UP_ADDR: &str = upsert!("addr_day", "day, addr, rule, host", "?1, ?2, ?3, ?4, ?5, ?6", "events");
+const UP_CHANGE: &str = upsert!("change_day", "day, addr, kind", "?1, ?2, ?3, ?4, ?5", "n");
+const UP_USER: &str = upsert!("user_day", "day, user", "?1, ?2, ?3, ?4", "events");
+const UP_REST: &str = upsert!("user_rest", "day", "?1, ?2, ?3", "events");
+const UP_HOST_DAY: &str = upsert!("host_day", "day, host", "?1, ?2, ?3, ?4", "events");
+const UP_CHANGE_SUM: &str = upsert!("change_sum", "day, kind", "?1, ?2, ?3, ?4", "n");
+const UP_LOGIN: &str = "INSERT INTO login_day (day, addr, user, host, n, last, gen, prev, prev_last) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL) ON CONFLICT (day, addr, user, host) DO UPDATE SET \
+     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE n END, \
+     prev_last = CASE WHEN gen IS excluded.gen THEN prev_last ELSE last END, \
+     gen = excluded.gen, n = n + excluded.n, last = max(coalesce(last, 0), excluded.last)";
+const UP_HOST_ADDR: &str = "INSERT INTO host_addr (host, addr, last_day, gen, prev) VALUES (?1, ?2, ?3, ?4, NULL) \
+     ON CONFLICT (host, addr) DO UPDATE SET \
+     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE last_day END, \
+     gen = excluded.gen, last_day = max(last_day, excluded.last_day)";
+
+/// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
+/// go to `user_rest`.
+fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
+    let mut rule = tx.prepare_cached(UP_RULE)?;
+    let mut hour = tx.prepare_cached(UP_HOUR)?;
+    let mut addr = tx.prepare_cached(UP_ADDR)?;
+    let mut change = tx.prepare_cached(UP_CHANGE)?;
+    let mut user = tx.prepare_cached(UP_USER)?;
+    let mut rest = tx.prepare_cached(UP_REST)?;
+    let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
+    let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
+    let mut login = tx.prepare_cached(UP_LOGIN)?;
+    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
+    let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
+    let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
+    for (&day, d) in &batch.days {
+        for (r, &n) in &d.rules {
+            rule.execute(params![day, r, n as i64, g])?;
         }
-        let mut q = self
-            .conn
-            .prepare("SELECT day, kind, sum(n) FROM change_day WHERE day >= ?1 GROUP BY day, kind")
-            .map_err(&err)?;
-        for r in q
-            .query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
-            .map_err(&err)?
-        {
-            let (d, k, n) = r.map_err(&err)?;
-            let p = days.entry(d).or_default();
-            match Change::from_name(&k) {
-                Some(Change::FirstSeen) => p.first_seen = n as u64,
-                Some(Change::Listed) => p.listed = n as u64,
-                Some(Change::Expired) => p.expired = n as u64,
-                Some(Change::Unbanned) => p.unbanned = n as u64,
-                None => {}
-            }
+        for (&h, &n) in &d.hours {
+            hour.execute(params![day, h, n as i64, g])?;
         }
-        let mut out: Vec<Period> = Vec::new();
-        for (d, p) in days {
-            let (label, first) = label(by, d);
-            match out.last_mut() {
-                Some(last) if last.label == label => {
-                    last.events += p.events;
-                    last.first_seen += p.first_seen;
-                    last.listed += p.listed;
-                    last.expired += p.expired;
-                    last.unbanned += p.unbanned;
+        // In key order: the rows go into the B-tree in order.
+        let mut rows: Vec<(String, &[u8], &[u64; Rule::ALL.len()])> =
+            d.addrs.iter().map(|((ip, h), c)| (batch.key(*ip), h.as_slice(), c)).collect();
+        rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
+        let mut hosts: HashMap<&[u8], u64> = HashMap::new();
+        for (a, h, counts) in rows {
+            let mut any = 0;
+            for (i, &n) in counts.iter().enumerate() {
+                if n > 0 {
+                    let id = rule_ids.get(i).copied().unwrap_or(0);
+                    addr.execute(params![day, a, id, h, n as i64, g])?;
+                    any += n;
                 }
-                _ => out.push(Period { label, day: first, ..p }),
+            }
+            if any > 0 {
+                *hosts.entry(h).or_default() += any;
+                host_addr.execute(params![h, a, day, g])?;
             }
         }
-        Ok(out)
-    }
-
-    /// Events per rule name, most first.
-    pub fn rules(&self, since: i64) -> Result<Vec<(String, u64)>, Error> {
-        self.pairs(
-            "SELECT rule, sum(events) s FROM rule_day WHERE day >= ?1 GROUP BY rule ORDER BY s DESC, rule",
-            since,
-            None,
-        )
-    }
-
-    /// Events per UTC hour of day.
-    pub fn hours(&self, since: i64) -> Result<[u64; 24], Error> {
-        let mut h = [0u64; 24];
-        for (k, n) in self.pairs("SELECT hour, sum(events) FROM hour_day WHERE day >= ?1 GROUP BY hour", since, None)? {
-            if let Some(slot) = k.parse::<usize>().ok().and_then(|i| h.get_mut(i)) {
-                *slot = n;
-            }
+        for (h, n) in hosts {
+            host_day.execute(params![day, h, n as i64, g])?;
         }
-        Ok(h)
-    }
-
-    /// The `n` addresses (or networks) with the most events.
-    pub fn top_addrs(&self, since: i64, n: usize) -> Result<Vec<(String, u64)>, Error> {
-        self.pairs(
-            "SELECT addr, sum(events) s FROM addr_day WHERE day >= ?1 GROUP BY addr ORDER BY s DESC, addr LIMIT ?2",
-            since,
-            Some(n),
-        )
-    }
-
-    /// The `n` most tried user names, and the events of all the others
-    /// (including those past the per-day bound).
-    pub fn top_users(&self, since: i64, n: usize) -> Result<TopUsers, Error> {
-        let err = db_err(&self.path);
-        let mut q = self
-            .conn
-            .prepare("SELECT user, sum(events) s FROM user_day WHERE day >= ?1 GROUP BY user ORDER BY s DESC, user")
-            .map_err(&err)?;
-        let mut top = Vec::new();
-        let mut rest = 0u64;
-        for r in q.query_map([since], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))).map_err(&err)? {
-            let (u, c) = r.map_err(&err)?;
-            if top.len() < n {
-                top.push((u, c as u64));
-            } else {
-                rest += c as u64;
-            }
+        let mut sums: HashMap<&str, u64> = HashMap::new();
+        for ((a, c), &n) in &d.changes {
+            change.execute(params![day, a, c.name(), n as i64, g])?;
+            *sums.entry(c.name()).or_default() += n;
         }
-        let past: Option<i64> = self
-            .conn
-            .query_row("SELECT sum(events) FROM user_rest WHERE day >= ?1", [since], |r| r.get(0))
-            .map_err(&err)?;
-        Ok((top, rest + past.unwrap_or(0) as u64))
-    }
-
-    /// Events and distinct addresses per reporting host.
-    pub fn hosts(&self, since: i64) -> Result<Vec<HostRow>, Error> {
-        let err = db_err(&self.path);
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT host, sum(events) s, count(DISTINCT addr) FROM addr_day WHERE day >= ?1 \
-                 GROUP BY host ORDER BY s DESC",
-            )
-            .map_err(&err)?;
-        let rows = q
-            .query_map([since], |r| {
-                Ok(HostRow { host: r.get(0)?, events: r.get::<_, i64>(1)? as u64, addrs: r.get::<_, i64>(2)? as u64 })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
-    }
-
-    /// Logins of ever-listed addresses, newest first.
-    pub fn logins(&self, since: i64) -> Result<Vec<LoginRow>, Error> {
-        let err = db_err(&self.path);
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT addr, user, host, sum(n), max(last) l FROM login_day WHERE day >= ?1 \
-                 GROUP BY addr, user, host ORDER BY l DESC",
-            )
-            .map_err(&err)?;
-        let rows = q
-            .query_map([since], |r| {
-                Ok(LoginRow {
-                    addr: r.get(0)?,
-                    user: r.get(1)?,
-                    host: r.get(2)?,
-                    count: r.get::<_, i64>(3)? as u64,
-                    last: r.get(4)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
-    }
-
-    fn pairs(&self, sql: &str, since: i64, limit: Option<usize>) -> Result<Vec<(String, u64)>, Error> {
-        let err = db_err(&self.path);
-        let mut q = self.conn.prepare(sql).map_err(&err)?;
-        let map = |r: &rusqlite::Row<'_>| {
-            let k: rusqlite::types::Value = r.get(0)?;
-            let k = match k {
-                rusqlite::types::Value::Integer(i) => i.to_string(),
-                rusqlite::types::Value::Text(t) => t,
-                rusqlite::types::Value::Blob(b) => String::from_utf8_lossy(&b).into_owned(),
-                _ => String::new(),
+        for (k, n) in sums {
+            change_sum.execute(params![day, k, n as i64, g])?;
+        }
+        for ((a, u, h), &(n, last)) in &d.logins {
+            login.execute(params![day, a, u, h, n as i64, last, g])?;
+        }
+        let mut count: Option<usize> = None;
+        for (u, &n) in &d.users {
+            let exists = user_exists.query_row(params![day, u], |_| Ok(())).optional()?.is_some();
+            let c = match count {
+                Some(c) => c,
+                None => users_of_day.query_row([day], |r| r.get::<_, i64>(0))? as usize,
             };
-            Ok((k, r.get::<_, i64>(1)? as u64))
-        };
-        let rows = match limit {
-            Some(n) => q.query_map(params![since, n as i64], map),
-            None => q.query_map(params![since], map),
-        }
-        .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(&err)
-    }
-}
-
-/// `2024-06-01` / `2024-06` / `2024`, and the first day of that period.
-fn label(by: By, day: i64) -> (String, i64) {
-    use chrono::Datelike;
-    let date = chrono::DateTime::from_timestamp(day * DAY, 0).map(|t| t.date_naive()).unwrap_or_default();
-    let first = match by {
-        By::Day => date,
-        By::Month => date.with_day(1).unwrap_or(date),
-        By::Year => date.with_ordinal(1).unwrap_or(date),
-    };
-    let label = match by {
-        By::Day => first.format("%Y-%m-%d").to_string(),
-        By::Month => first.format("%Y-%m").to_string(),
-        By::Year => first.format("%Y").to_string(),
-    };
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    (label, (first - epoch).num_days())
-}
-
-/// Adds (`sign` 1) or subtracts (-1) `rows`; a counter that reaches zero
-/// is deleted. User names past [`TOP_USERS`] on a day go to `user_rest`.
-fn write_rows(tx: &Transaction<'_>, rows: &[Row], sign: i64) -> rusqlite::Result<()> {
-    let mut users_per_day: HashMap<i64, usize> = HashMap::new();
-    for r in rows {
-        let n = r.n as i64 * sign;
-        let (a, b, c, day) = (&r.a, &r.b, &r.c, r.day);
-        match r.t {
-            T::Rule => counter(tx, "rule_day", &["day", "rule"], "events", params![day, a], n)?,
-            T::Hour => {
-                let h: i64 = a.parse().unwrap_or(0);
-                counter(tx, "hour_day", &["day", "hour"], "events", params![day, h], n)?
-            }
-            T::Addr => {
-                let rule = String::from_utf8_lossy(b);
-                counter(tx, "addr_day", &["day", "addr", "rule", "host"], "events", params![day, a, rule, c], n)?
-            }
-            T::Change => {
-                let kind = String::from_utf8_lossy(b);
-                counter(tx, "change_day", &["day", "addr", "kind"], "n", params![day, a, kind], n)?
-            }
-            T::Login => {
-                counter(tx, "login_day", &["day", "addr", "user", "host"], "n", params![day, a, b, c], n)?;
-                if sign > 0 {
-                    tx.prepare_cached(
-                        "UPDATE login_day SET last = max(coalesce(last, 0), ?5) \
-                         WHERE day = ?1 AND addr = ?2 AND user = ?3 AND host = ?4",
-                    )?
-                    .execute(params![day, a, b, c, r.last])?;
-                }
-            }
-            T::User => {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?
-                    .query_row(params![day, b], |_| Ok(()))
-                    .optional()?
-                    .is_some();
-                let count = match users_per_day.get(&day) {
-                    Some(&c) => c,
-                    None => {
-                        let c: i64 = tx
-                            .prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?
-                            .query_row([day], |r| r.get(0))?;
-                        c as usize
-                    }
-                };
-                if exists || (sign > 0 && count < TOP_USERS) {
-                    counter(tx, "user_day", &["day", "user"], "events", params![day, b], n)?;
-                    let still = tx
-                        .prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?
-                        .query_row(params![day, b], |_| Ok(()))
-                        .optional()?
-                        .is_some();
-                    let now = match (exists, still) {
-                        (false, true) => count + 1,
-                        (true, false) => count.saturating_sub(1),
-                        _ => count,
-                    };
-                    users_per_day.insert(day, now);
-                } else {
-                    users_per_day.insert(day, count);
-                    counter(tx, "user_rest", &["day"], "events", params![day], n)?;
-                }
+            if exists || c < TOP_USERS {
+                user.execute(params![day, u, n as i64, g])?;
+                count = Some(c + usize::from(!exists));
+            } else {
+                count = Some(c);
+                rest.execute(params![day, n as i64, g])?;
             }
         }
     }
     Ok(())
 }
 
-/// Adds `n` to the counter `col` of the row of `table` whose key columns
-/// `keys` hold `vals`: an upsert when adding; when subtracting, an update
-/// and the deletion of a row that falls to zero.
-fn counter(
-    tx: &Transaction<'_>,
-    table: &str,
-    keys: &[&str],
-    col: &str,
-    vals: &[&dyn rusqlite::ToSql],
-    n: i64,
-) -> rusqlite::Result<()> {
-    let k = keys.len();
-    let filter: Vec<String> = keys.iter().enumerate().map(|(i, key)| format!("{key} = ?{}", i + 1)).collect();
-    let filter = filter.join(" AND ");
-    let mut args: Vec<&dyn rusqlite::ToSql> = vals.to_vec();
-    if n > 0 {
-        let marks: Vec<String> = (1..=k + 1).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO {table} ({}, {col}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {col} = {col} + excluded.{col}",
-            keys.join(", "),
-            marks.join(", "),
-            keys.join(", ")
-        );
-        args.push(&n);
-        tx.prepare_cached(&sql)?.execute(args.as_slice())?;
-    } else if n < 0 {
-        args.push(&n);
-        tx.prepare_cached(&format!("UPDATE {table} SET {col} = {col} + ?{} WHERE {filter}", k + 1))?
-            .execute(args.as_slice())?;
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE {filter} AND {col} <= 0"))?.execute(vals)?;
+/// Undoes generation `g` over days `a..=b`: every row it wrote gets its
+/// value from before `g` back; the rows it created go.
+fn undo(tx: &Transaction<'_>, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
+    for (t, col) in [
+        ("rule_day", "events"),
+        ("hour_day", "events"),
+        ("addr_day", "events"),
+        ("change_day", "n"),
+        ("user_day", "events"),
+        ("user_rest", "events"),
+        ("host_day", "events"),
+        ("change_sum", "n"),
+    ] {
+        tx.execute(&format!("UPDATE {t} SET {col} = prev WHERE day BETWEEN ?1 AND ?2 AND gen = ?3"), params![a, b, g])?;
+        tx.execute(
+            &format!("DELETE FROM {t} WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND {col} <= 0"),
+            params![a, b, g],
+        )?;
     }
+    tx.execute(
+        "UPDATE login_day SET n = prev, last = prev_last WHERE day BETWEEN ?1 AND ?2 AND gen = ?3",
+        params![a, b, g],
+    )?;
+    tx.execute("DELETE FROM login_day WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND n <= 0", params![a, b, g])?;
+    // Rows of `g` have their last day in the batch's days or later.
+    tx.execute("UPDATE host_addr SET last_day = prev WHERE gen = ?1 AND last_day >= ?2", params![g, a])?;
+    tx.execute("DELETE FROM host_addr WHERE gen = ?1 AND last_day IS NULL", params![g])?;
     Ok(())
 }
 
-/// Deletes every day before `first_kept`.
-fn prune(tx: &Transaction<'_>, first_kept: i64) -> rusqlite::Result<()> {
-    for t in ["rule_day", "hour_day", "addr_day", "change_day", "login_day", "user_day", "user_rest"] {
-        tx.execute(&format!("DELETE FROM {t} WHERE day < ?1"), [first_kept])?;
+/// Deletes every day before `first_kept`: once per new first day (it is
+/// remembered in `meta`), or when the batch wrote a day before it.
+fn prune(tx: &Transaction<'_>, first_kept: i64, batch_first: i64) -> rusqlite::Result<()> {
+    let done: Option<i64> =
+        tx.query_row("SELECT value FROM meta WHERE key = 'kept_from'", [], |r| r.get(0)).optional()?;
+    if done.is_some_and(|d| d >= first_kept) && batch_first >= first_kept {
+        return Ok(());
     }
+    for t in [
+        "rule_day",
+        "hour_day",
+        "addr_day",
+        "change_day",
+        "login_day",
+        "user_day",
+        "user_rest",
+        "host_day",
+        "change_sum",
+    ] {
+        tx.prepare_cached(&format!("DELETE FROM {t} WHERE day < ?1"))?.execute([first_kept])?;
+    }
+    tx.prepare_cached("DELETE FROM host_addr WHERE last_day < ?1")?.execute([first_kept])?;
+    tx.execute("INSERT OR REPLACE INTO meta VALUES ('kept_from', ?1)", [first_kept])?;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::parse::{Rule, What};
-use crate::store::batch::HistEvent;
+use crate::store::batch::{Change, HistEvent, DAY};
+use rusqlite::params;
 
 fn ev(addr: &str, day: i64, user: &'static [u8]) -> HistEvent<'static> {
     HistEvent {
@@ -125,4 +126,147 @@ fn path_beside_the_state() {
         Some(PathBuf::from("/var/lib/badguys/history.sqlite"))
     );
     assert_eq!(path_for(Path::new("/x/state"), Some(Path::new("none"))), None);
+}
+
+/// Schema 1, as the first version wrote it.
+const SCHEMA_1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE rule_day (day INTEGER, rule TEXT, events INTEGER, PRIMARY KEY (day, rule)) WITHOUT ROWID;
+CREATE TABLE hour_day (day INTEGER, hour INTEGER, events INTEGER, PRIMARY KEY (day, hour)) WITHOUT ROWID;
+CREATE TABLE addr_day (day INTEGER, addr TEXT, rule TEXT, host BLOB, events INTEGER,
+    PRIMARY KEY (day, addr, rule, host)) WITHOUT ROWID;
+CREATE TABLE change_day (day INTEGER, addr TEXT, kind TEXT, n INTEGER, PRIMARY KEY (day, addr, kind)) WITHOUT ROWID;
+CREATE TABLE login_day (day INTEGER, addr TEXT, user BLOB, host BLOB, n INTEGER, last INTEGER,
+    PRIMARY KEY (day, addr, user, host)) WITHOUT ROWID;
+CREATE TABLE user_day (day INTEGER, user BLOB, events INTEGER, PRIMARY KEY (day, user)) WITHOUT ROWID;
+CREATE TABLE user_rest (day INTEGER PRIMARY KEY, events INTEGER);
+INSERT INTO meta VALUES ('schema', 1);
+";
+
+/// Writes `b` into a schema 1 database the way schema 1 did (adding to the
+/// counters); returns its rows in schema 1's `last_batch` JSON.
+fn write_v1(c: &Connection, b: &DayBatch) -> String {
+    let mut rows = Vec::new();
+    let add = |sql: &str, p: &[&dyn rusqlite::ToSql]| c.execute(sql, p).unwrap();
+    for (&day, d) in &b.days {
+        for (r, &n) in &d.rules {
+            add(
+                "INSERT INTO rule_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
+                params![day, r, n as i64],
+            );
+            rows.push(serde_json::json!({"t": "Rule", "day": day, "a": r, "b": [], "c": [], "n": n, "last": 0}));
+        }
+        for (&h, &n) in &d.hours {
+            add(
+                "INSERT INTO hour_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
+                params![day, h, n as i64],
+            );
+            rows.push(
+                serde_json::json!({"t": "Hour", "day": day, "a": h.to_string(), "b": [], "c": [], "n": n, "last": 0}),
+            );
+        }
+        for ((ip, host), counts) in &d.addrs {
+            for r in Rule::ALL {
+                let n = counts[r as usize];
+                if n > 0 {
+                    let a = b.key(*ip);
+                    add("INSERT INTO addr_day VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET events = events + ?5",
+                        params![day, a, r.name(), host, n as i64]);
+                    rows.push(serde_json::json!({"t": "Addr", "day": day, "a": a, "b": r.name().as_bytes(), "c": host, "n": n, "last": 0}));
+                }
+            }
+        }
+        for ((a, k), &n) in &d.changes {
+            add(
+                "INSERT INTO change_day VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET n = n + ?4",
+                params![day, a, k.name(), n as i64],
+            );
+            rows.push(serde_json::json!({"t": "Change", "day": day, "a": a, "b": k.name().as_bytes(), "c": [], "n": n, "last": 0}));
+        }
+        for (u, &n) in &d.users {
+            add(
+                "INSERT INTO user_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
+                params![day, u, n as i64],
+            );
+            rows.push(serde_json::json!({"t": "User", "day": day, "a": "", "b": u, "c": [], "n": n, "last": 0}));
+        }
+    }
+    serde_json::to_string(&rows).unwrap()
+}
+
+/// Every figure the views show, for comparing two databases.
+fn figures(h: &History) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        h.timeline(By::Day, 0).unwrap(),
+        h.timeline(By::Month, 0).unwrap(),
+        h.rules(0).unwrap(),
+        h.hours(0).unwrap(),
+        h.top_users(0, 10).unwrap(),
+        h.hosts(0).unwrap(),
+        h.hosts(101).unwrap(),
+        h.top_addrs(0, 10).unwrap(),
+    )
+}
+
+fn two_batches() -> (DayBatch, DayBatch) {
+    let mut b1 = batch(&[ev("192.0.2.1", 100, b"root"), ev("192.0.2.2", 100, b"admin"), ev("192.0.2.1", 101, b"x")]);
+    b1.add_change("192.0.2.1".parse().unwrap(), Change::FirstSeen, 100 * DAY);
+    let mut other = ev("192.0.2.3", 102, b"root");
+    other.host = b"web";
+    let mut b2 = batch(&[ev("192.0.2.1", 102, b"root"), other]);
+    b2.add_change("192.0.2.3".parse().unwrap(), Change::Listed, 102 * DAY);
+    (b1, b2)
+}
+
+#[test]
+fn schema_1_is_upgraded_in_place_with_the_same_figures() {
+    let d = tempfile::tempdir().unwrap();
+    let (b1, b2) = two_batches();
+    // Written by this version.
+    let mut now = History::open(&d.path().join("new.sqlite")).unwrap();
+    now.apply(&b1, 1).unwrap();
+    now.apply(&b2, 2).unwrap();
+    // The same batches as schema 1 wrote them, generation 2 last.
+    let old = d.path().join("old.sqlite");
+    {
+        let c = Connection::open(&old).unwrap();
+        c.execute_batch(SCHEMA_1).unwrap();
+        write_v1(&c, &b1);
+        let last = write_v1(&c, &b2);
+        c.execute("INSERT INTO meta VALUES ('generation', 2), ('last_batch', ?1)", [last]).unwrap();
+    }
+    let mut up = History::open(&old).unwrap();
+    let v: i64 = up.conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(figures(&up), figures(&now));
+    assert_eq!(up.hosts(0).unwrap()[0], HostRow { host: b"gw".to_vec(), events: 4, addrs: 2 });
+    // The batch schema 1 wrote last is still replaced, not added to.
+    let mut b2b = b2.clone();
+    b2b.add_event(&ev("192.0.2.9", 102, b"admin"));
+    assert_eq!(up.apply(&b2b, 2).unwrap(), Applied::Replaced);
+    assert_eq!(now.apply(&b2b, 2).unwrap(), Applied::Replaced);
+    assert_eq!(figures(&up), figures(&now));
+    drop(up);
+    // Reopening does not upgrade twice.
+    let up = History::open(&old).unwrap();
+    assert_eq!(figures(&up), figures(&now));
+}
+
+#[test]
+fn replacing_a_batch_restores_the_summaries() {
+    let d = tempfile::tempdir().unwrap();
+    let (b1, b2) = two_batches();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    h.apply(&b1, 1).unwrap();
+    let one = figures(&h);
+    // Generation 2 written, then replaced by an empty rerun: as after 1.
+    h.apply(&b2, 2).unwrap();
+    assert_eq!(h.hosts(0).unwrap().len(), 2);
+    assert_eq!(h.apply(&DayBatch::new(), 2).unwrap(), Applied::Replaced);
+    assert_eq!(figures(&h), one);
+    // Distinct addresses per host from a day on: 192.0.2.1 was seen on day 101.
+    assert_eq!(h.hosts(101).unwrap()[0], HostRow { host: b"gw".to_vec(), events: 1, addrs: 1 });
+    let t = h.timeline(By::Day, 0).unwrap();
+    assert_eq!(t.iter().map(|p| (p.day, p.events, p.first_seen)).collect::<Vec<_>>(), [(100, 2, 1), (101, 1, 0)]);
 }

@@ -9,6 +9,8 @@
 
 pub mod batch;
 pub mod history;
+mod history_migrate;
+mod history_views;
 mod record_line;
 pub mod statefile;
 pub(crate) mod textout;
