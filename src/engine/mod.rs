@@ -11,6 +11,7 @@
 
 mod includes;
 pub mod ingest;
+mod pipeline;
 mod persist;
 use persist::open_history;
 
