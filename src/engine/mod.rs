@@ -11,8 +11,8 @@
 
 mod includes;
 pub mod ingest;
-mod pipeline;
 mod persist;
+mod pipeline;
 use persist::open_history;
 
 pub use persist::nothing_new;

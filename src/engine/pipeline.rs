@@ -43,7 +43,7 @@ pub fn allowed() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {
         std::env::var("BADGUYS_THREADS").map_or(true, |v| v.trim() != "1")
-            && std::thread::available_parallelism().map_or(false, |n| n.get() > 1)
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
     })
 }
 
@@ -91,7 +91,16 @@ impl EventBatch {
             Stamp::Syslog(s) => (1, self.put(s)),
             Stamp::Rfc3339(s) => (2, self.put(s)),
         };
-        self.events.push(Owned { what: ev.what, ip: ev.ip, count: ev.count, pid: ev.pid, user, host, stamp_kind, stamp });
+        self.events.push(Owned {
+            what: ev.what,
+            ip: ev.ip,
+            count: ev.count,
+            pid: ev.pid,
+            user,
+            host,
+            stamp_kind,
+            stamp,
+        });
     }
 
     fn replay(&self, apply: &mut dyn FnMut(&Event<'_>)) {
