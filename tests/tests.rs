@@ -17,6 +17,7 @@ mod journal;
 mod linetest;
 mod live;
 mod package;
+mod pipeline;
 mod props;
 mod repeat;
 mod report;

@@ -17,7 +17,7 @@ use crate::state::{Record, State};
 use crate::store::batch::{Change, DayBatch, HistEvent};
 use crate::Error;
 
-use super::Engine;
+use super::{pipeline, Engine};
 
 /// What one [`Engine::ingest`] read and found. (The addresses that
 /// reached the threshold stay in the engine until they are decided and
@@ -86,15 +86,8 @@ impl Engine<'_> {
                     }
                     let files = source::files(log, cfg.rotated);
                     source::delay_open();
-                    for (path, live) in files {
-                        let cell = std::cell::RefCell::new(&mut *scanner);
-                        let res = self.reader.read_file(
-                            &path,
-                            tracker.known(),
-                            live,
-                            &mut |c| cell.borrow_mut().scan(c, &mut |ev| sink.event(ev)),
-                            &mut || cell.borrow_mut().note_overlong(),
-                        );
+                    let known = tracker.known().to_vec();
+                    let mut done = |path: std::path::PathBuf, live: bool, res: Result<source::Progress, Error>| {
                         match res {
                             Ok(p) => {
                                 batch.files += 1;
@@ -108,12 +101,38 @@ impl Engine<'_> {
                                 if p.stats.bytes > 0 {
                                     debug!("{}: read {} bytes from offset {}", path.display(), p.stats.bytes, p.from);
                                 }
+                                Ok(())
                             }
                             // A rotated file can vanish between listing and opening.
-                            Err(Error::Input { err, .. }) if !live && err.kind() == io::ErrorKind::NotFound => {
+                            Err(e) if !pipeline::fatal(&e, live) => {
                                 debug!("{}: vanished while reading (rotation?)", path.display());
+                                Ok(())
                             }
-                            Err(e) => return Err(e),
+                            Err(e) => Err(e),
+                        }
+                    };
+                    if pipeline::allowed() && pipeline::worth(unread(&files, &known)) {
+                        // Two cores: read and scan on one, count on this one.
+                        debug!("{}: reading on two threads", log.display());
+                        pipeline::read_files(
+                            &mut self.reader,
+                            scanner,
+                            &files,
+                            &known,
+                            &mut |ev| sink.event(ev),
+                            &mut done,
+                        )?;
+                    } else {
+                        for (path, live) in files {
+                            let cell = std::cell::RefCell::new(&mut *scanner);
+                            let res = self.reader.read_file(
+                                &path,
+                                &known,
+                                live,
+                                &mut |c| cell.borrow_mut().scan(c, &mut |ev| sink.event(ev)),
+                                &mut || cell.borrow_mut().note_overlong(),
+                            );
+                            done(path, live, res)?;
                         }
                     }
                 }
@@ -266,6 +285,19 @@ impl Sink<'_> {
             }
         }
     }
+}
+
+/// Roughly how many bytes of `files` are not read yet: their sizes less
+/// the offsets of the cursors kept for their paths.
+fn unread(files: &[(std::path::PathBuf, bool)], known: &[source::Cursor]) -> u64 {
+    files
+        .iter()
+        .map(|(p, _)| {
+            let size = std::fs::metadata(p).map_or(0, |m| m.len());
+            let at = known.iter().filter(|c| &c.path == p).map(|c| c.offset).max().unwrap_or(0);
+            size.saturating_sub(at)
+        })
+        .sum()
 }
 
 /// The scanner's sshd lines per host into the host table.

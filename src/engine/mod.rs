@@ -12,6 +12,7 @@
 mod includes;
 pub mod ingest;
 mod persist;
+mod pipeline;
 use persist::open_history;
 
 pub use persist::nothing_new;

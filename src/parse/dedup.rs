@@ -10,10 +10,13 @@
 //! a line again is a real attempt; a stamp with a fraction (the collector's
 //! RFC 3339) still tells a resend.
 //! Bounded: a set of 64-bit hashes and their order, oldest dropped first.
+//! The set is an open-addressing table (linear probing, deletion by
+//! backward shift) indexed by the hash itself: every sshd line asks it, and
+//! a general hash set was the largest single cost of a first sync.
 //! The newest [`DEDUP_KEPT`] are kept in the state, so that a resend read
 //! by the next run is caught too.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// The most line hashes remembered.
 pub const DEDUP_MAX: usize = 64 * 1024;
@@ -22,11 +25,25 @@ pub const DEDUP_MAX: usize = 64 * 1024;
 /// lines (RELP: a few hundred), journal-upload the entry at its cursor.
 pub const DEDUP_KEPT: usize = 4096;
 
+/// Slots of the table: twice [`DEDUP_MAX`], so it is at most half full.
+const SLOTS: usize = 2 * DEDUP_MAX;
+const MASK: usize = SLOTS - 1;
+
 /// Hashes of the sshd lines read lately.
 #[derive(Clone, Debug, Default)]
 pub struct Dedup {
-    set: HashSet<u64, foldhash::fast::FixedState>,
+    /// The hashes in `order`, each at or after its home slot ([`home`]);
+    /// 0 marks a free slot, so the hash 0 is kept in `zero` instead.
+    /// Empty until the first hash arrives.
+    slots: Vec<u64>,
+    zero: bool,
     order: VecDeque<u64>,
+}
+
+/// Where a hash's probe starts: its top bits after a multiply (the keys are
+/// hashes already; the multiply spreads ones made of few bits).
+fn home(key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 impl PartialEq for Dedup {
@@ -49,16 +66,72 @@ impl Dedup {
 
     /// Records `key`; true when it was seen already (a duplicate).
     pub fn seen(&mut self, key: u64) -> bool {
-        if !self.set.insert(key) {
+        if !self.insert(key) {
             return true;
         }
         self.order.push_back(key);
         if self.order.len() > DEDUP_MAX {
             if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
+                self.remove(old);
             }
         }
         false
+    }
+
+    /// Adds `key` to the set: false when it was there already.
+    fn insert(&mut self, key: u64) -> bool {
+        if key == 0 {
+            return !std::mem::replace(&mut self.zero, true);
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![0; SLOTS];
+        }
+        let mut i = home(key);
+        loop {
+            match self.slots[i] {
+                0 => {
+                    self.slots[i] = key;
+                    return true;
+                }
+                k if k == key => return false,
+                _ => i = (i + 1) & MASK,
+            }
+        }
+    }
+
+    /// Takes `key` out of the set, moving back the hashes probed past it
+    /// so that none is left beyond a free slot.
+    fn remove(&mut self, key: u64) {
+        if key == 0 {
+            self.zero = false;
+            return;
+        }
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut hole = home(key);
+        loop {
+            match self.slots[hole] {
+                0 => return,
+                k if k == key => break,
+                _ => hole = (hole + 1) & MASK,
+            }
+        }
+        let mut j = (hole + 1) & MASK;
+        loop {
+            let k = self.slots[j];
+            if k == 0 {
+                break;
+            }
+            // `k` may fill the hole when the hole lies between its home
+            // slot and where it sits (going round the end).
+            if (j.wrapping_sub(home(k)) & MASK) >= (j.wrapping_sub(hole) & MASK) {
+                self.slots[hole] = k;
+                hole = j;
+            }
+            j = (j + 1) & MASK;
+        }
+        self.slots[hole] = 0;
     }
 
     /// The newest [`DEDUP_KEPT`] hashes, oldest first (for the state file).
@@ -110,6 +183,36 @@ mod tests {
         // The state file keeps the newest few, oldest first.
         let kept: Vec<u64> = d.kept().collect();
         assert_eq!((kept.len(), kept.last()), (DEDUP_KEPT, Some(&0)));
+    }
+
+    #[test]
+    fn the_table_answers_as_a_hash_set_does() {
+        // Keys from a small range (many repeats, evictions, 0 among them)
+        // and keys whose home slots collide, checked against std's set.
+        let mut d = Dedup::default();
+        let mut set = std::collections::HashSet::new();
+        let mut order = VecDeque::new();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for n in 0..600_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = match n % 3 {
+                0 => x % 100_000,
+                1 => (x % 64) << 58,
+                _ => x,
+            };
+            let want = !set.insert(key);
+            if !want {
+                order.push_back(key);
+                if order.len() > DEDUP_MAX {
+                    set.remove(&order.pop_front().unwrap());
+                }
+            }
+            assert_eq!(d.seen(key), want, "key {key:#x} at {n}");
+        }
+        assert!(d.order == order);
+        assert_eq!(d.slots.iter().filter(|&&k| k != 0).count() + usize::from(d.zero), set.len());
     }
 
     #[test]
