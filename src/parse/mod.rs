@@ -392,7 +392,7 @@ impl Scanner {
             }
             (_, u) => u.map(<[u8]>::to_vec),
         };
-        let host = crate::fnv1a(ev.host);
+        let host = dedup::hash(ev.host);
         self.last = Some(Last { what: ev.what, ip: ev.ip, user, pid: ev.pid, host, end });
     }
 
@@ -414,7 +414,7 @@ impl Scanner {
         let Some(n) = text.strip_prefix(b"last message repeated ").and_then(repeat_count) else { return false };
         self.outcome = Outcome::NoRule;
         let Some(last) = self.last.take() else { return true };
-        if last.end + 1 != start || last.host != crate::fnv1a(host) {
+        if last.end + 1 != start || last.host != dedup::hash(host) {
             return true;
         }
         self.outcome = Outcome::Event;
@@ -456,8 +456,8 @@ impl Scanner {
 }
 
 fn kex_key(ctx: &Ctx<'_>) -> (u64, u32) {
-    // FNV-1a of the host name: no allocation per line.
-    (crate::fnv1a(ctx.host), ctx.pid.unwrap_or(0))
+    // A hash of the host name: no allocation per line.
+    (dedup::hash(ctx.host), ctx.pid.unwrap_or(0))
 }
 
 /// Drops a trailing `\r` and leading NUL bytes (left by a crash that
