@@ -17,14 +17,19 @@
 //! The newest [`DEDUP_KEPT`] are kept in the state, so that a resend read
 //! by the next run is caught too.
 //!
-//! The line hash ([`Dedup::key`]) is our own, fixed here, so that it stays
-//! the same across runs, builds and versions (the state keeps hashes): it
-//! reads eight bytes at a time (byte-at-a-time FNV-1a over the same bytes
-//! was 7-8% of a first sync's profile). Each step is a bijection of the
-//! running state, so two lines of one length that differ in a single word
-//! never collide. Changing this function (as from FNV-1a to it) only means
-//! that a resend straddling the upgrade is counted once more: the hashes
-//! an older version kept match no line and age out.
+//! The line hash ([`Dedup::key`]) is keyed: the attacker writes part of
+//! every line (user names, the client's port), and with a hash anyone can
+//! compute, eight chosen bytes of a user name can make one attacking line
+//! hash like an earlier one, so that it is dropped as a "resend" and never
+//! counted. The key is 128 random bits drawn when a state begins, kept in
+//! the state file (`dedupkey`, beside the hashes it made; the file is
+//! private) so that the next run still recognises a resend. The hash is
+//! aHash with those seeds, a keyed hash built to resist such collisions
+//! (not a cryptographic one), and fast: the byte-at-a-time FNV-1a it
+//! replaced was 7-8% of a first sync's profile. Hashes kept without a key
+//! (by an older version) are dropped on reading; a new build may also hash
+//! differently, which only means a resend straddling the upgrade is
+//! counted once more.
 
 /// The most line hashes remembered.
 pub const DEDUP_MAX: usize = 64 * 1024;
@@ -37,9 +42,12 @@ pub const DEDUP_KEPT: usize = 4096;
 const SLOTS: usize = 2 * DEDUP_MAX;
 const MASK: usize = SLOTS - 1;
 
-/// Hashes of the sshd lines read lately.
-#[derive(Clone, Debug, Default)]
+/// Hashes of the sshd lines read lately, and the secret key they are
+/// made with.
+#[derive(Clone)]
 pub struct Dedup {
+    key: (u64, u64),
+    hasher: ahash::RandomState,
     /// The hashes in `ring`, each at or after its home slot ([`home`]);
     /// 0 marks a free slot, so the hash 0 is kept in `zero` instead.
     /// Empty until the first hash arrives.
@@ -65,15 +73,42 @@ impl PartialEq for Dedup {
 
 impl Eq for Dedup {}
 
+impl Default for Dedup {
+    /// Empty, under a fresh random key.
+    fn default() -> Dedup {
+        // std's RandomState is keyed from the operating system's random
+        // source; two outputs of its SipHash under that key make ours.
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        Dedup::with_key((r.hash_one(1u64), r.hash_one(2u64)))
+    }
+}
+
+impl std::fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Dedup").field("len", &self.ring.len()).finish_non_exhaustive()
+    }
+}
+
 impl Dedup {
-    /// The hash of a line's parts that make it the same line.
-    pub fn key(stamp: &[u8], host: &[u8], program: &[u8], pid: Option<u32>, message: &[u8]) -> u64 {
-        let pid = u64::from(pid.unwrap_or(u32::MAX));
-        let mut h = step(SEED, pid);
-        for part in [stamp, host, program, message] {
-            h = words(h, part);
-        }
-        finish(h)
+    /// Empty, under `key` (read back from the state file).
+    pub fn with_key(key: (u64, u64)) -> Dedup {
+        let hasher =
+            ahash::RandomState::with_seeds(key.0, key.1, key.0 ^ 0x243f_6a88_85a3_08d3, key.1 ^ 0x1319_8a2e_0370_7344);
+        Dedup { key, hasher, slots: Vec::new(), zero: false, ring: Vec::new(), head: 0 }
+    }
+
+    /// The secret key, for the state file.
+    pub fn secret(&self) -> (u64, u64) {
+        self.key
+    }
+
+    /// The keyed hash of a line's parts that make it the same line (each
+    /// part with its length, so no two splits of a line hash alike by
+    /// construction).
+    pub fn key(&self, stamp: &[u8], host: &[u8], program: &[u8], pid: Option<u32>, message: &[u8]) -> u64 {
+        self.hasher.hash_one((stamp, host, program, pid, message))
     }
 
     /// Records `key`; true when it was seen already (a duplicate).
@@ -278,47 +313,42 @@ mod tests {
     }
 
     #[test]
-    fn the_line_hash_is_fixed() {
-        // The state keeps these hashes: a change here must be deliberate
-        // (and said in the module doc).
-        let k = Dedup::key(b"Dec  1 19:47:14", b"h1", b"sshd", Some(7), b"Invalid user a from 192.0.2.1 port 22");
-        assert_eq!(k, 0x2ccf_f6b0_9589_6160, "{k:#018x}");
+    fn the_line_hash_is_keyed_and_fixed_under_its_key() {
+        let line =
+            |d: &Dedup| d.key(b"Dec  1 19:47:14", b"h1", b"sshd", Some(7), b"Invalid user a from 192.0.2.1 port 22");
+        let (a, b) = (Dedup::default(), Dedup::default());
+        assert_ne!(a.secret(), b.secret(), "each state draws its own key");
+        assert_ne!(line(&a), line(&b), "so one line hashes apart under two keys");
+        // The same key (as read back from the state) gives the same hash.
+        assert_eq!(line(&Dedup::with_key(a.secret())), line(&a));
+        assert!(!format!("{a:?}").contains(&format!("{}", a.secret().0)), "Debug never shows the key");
+        // The scanner's in-memory host hash stays fixed.
         assert_eq!(hash(b""), 0x1dca_83e9_4899_5f71, "{:#018x}", hash(b""));
     }
 
     #[test]
     fn where_parts_split_tells_lines_apart() {
+        let d = Dedup::default();
         let m = b"Invalid user a from 192.0.2.1 port 22";
-        assert_ne!(Dedup::key(b"s", b"ab", b"c", None, m), Dedup::key(b"s", b"a", b"bc", None, m));
-        assert_ne!(Dedup::key(b"s", b"a", b"sshd", None, b"x\0"), Dedup::key(b"s", b"a", b"sshd", None, b"x"));
-        assert_ne!(Dedup::key(b"s", b"a", b"sshd", None, m), Dedup::key(b"s", b"a", b"sshd", Some(u32::MAX - 1), m));
+        assert_ne!(d.key(b"s", b"ab", b"c", None, m), d.key(b"s", b"a", b"bc", None, m));
+        assert_ne!(d.key(b"s", b"a", b"sshd", None, b"x\0"), d.key(b"s", b"a", b"sshd", None, b"x"));
+        assert_ne!(d.key(b"s", b"a", b"sshd", None, m), d.key(b"s", b"a", b"sshd", Some(u32::MAX - 1), m));
         // Every single-byte change of a long message tells it apart.
-        let base = Dedup::key(b"s", b"h", b"sshd", Some(1), m);
+        let base = d.key(b"s", b"h", b"sshd", Some(1), m);
         for i in 0..m.len() {
             let mut n = m.to_vec();
             n[i] ^= 1;
-            assert_ne!(base, Dedup::key(b"s", b"h", b"sshd", Some(1), &n), "byte {i}");
+            assert_ne!(base, d.key(b"s", b"h", b"sshd", Some(1), &n), "byte {i}");
         }
     }
 
     #[test]
     fn port_pid_and_host_tell_lines_apart() {
-        let a = Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1");
-        assert_ne!(
-            a,
-            Dedup::key(b"2026-12-01T19:47:14Z", b"h2", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1")
-        );
-        assert_ne!(
-            a,
-            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(2), b"Invalid user a from 192.0.2.1 port 1")
-        );
-        assert_ne!(
-            a,
-            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 2")
-        );
-        assert_eq!(
-            a,
-            Dedup::key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1")
-        );
+        let d = Dedup::default();
+        let a = d.key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1");
+        assert_ne!(a, d.key(b"2026-12-01T19:47:14Z", b"h2", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1"));
+        assert_ne!(a, d.key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(2), b"Invalid user a from 192.0.2.1 port 1"));
+        assert_ne!(a, d.key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 2"));
+        assert_eq!(a, d.key(b"2026-12-01T19:47:14Z", b"h1", b"sshd", Some(1), b"Invalid user a from 192.0.2.1 port 1"));
     }
 }

@@ -299,8 +299,10 @@ impl Scanner {
                         None => {}
                     }
                     if let Stamp::Syslog(t) | Stamp::Rfc3339(t) = stamp {
-                        if !dedup::may_repeat(t, message) && self.dedup.seen(Dedup::key(t, host, program, pid, message))
-                        {
+                        if !dedup::may_repeat(t, message) && {
+                            let k = self.dedup.key(t, host, program, pid, message);
+                            self.dedup.seen(k)
+                        } {
                             self.stats.duplicates += 1;
                             self.outcome = Outcome::Duplicate;
                             return;

@@ -10,6 +10,7 @@
 //! published  198.51.100.7
 //! host    web1  seen=1727793800
 //! include /etc/badguys.fleet  serial=1727793700  time=1727793700  loaded=1727793760  key=9f86d081884c7d65  nets=192.0.2.9,2001:db8::/48
+//! dedupkey  0123456789abcdef,fedcba9876543210
 //! dedup   9f86d081884c7d65,…
 //! end     3  fnv=1f3a64c0e2b9d857
 //! ```
@@ -20,7 +21,8 @@
 //! missing). `published` lines, the set last published, `host` lines (the
 //! host table: an `addr` line's `hosts=0,3` are indexes into it, in file
 //! order), `include` lines (the last good copy of each included list) and
-//! the `dedup` line (hashes of the sshd lines read lately) are not counted
+//! the `dedupkey` and `dedup` lines (the secret key of the duplicate
+//! check and the hashes of the sshd lines read lately under it) are not counted
 //! in the end marker, so a version that skips them still reads the file. Bytes outside
 //! printable ASCII, and `%`, `,`, `=` and spaces, are percent-encoded (user
 //! names are attacker-controlled). The `end N fnv=H` trailer is the last
@@ -109,6 +111,8 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
     let mut st = State::default();
     let mut published = std::collections::BTreeSet::new();
     let mut count = 0usize;
+    // Whether a `dedupkey` line came before the `dedup` line.
+    let mut keyed = false;
     let mut ended = false;
     for (i, line) in lines {
         let n = i + 1;
@@ -165,6 +169,16 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
                     std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path));
                 st.includes.insert(path, included(f).map_err(bad)?);
             }
+            "dedupkey" => {
+                let mut k = f.next().unwrap_or_default().split(',').map(|h| u64::from_str_radix(h, 16));
+                match (k.next(), k.next()) {
+                    (Some(Ok(a)), Some(Ok(b))) => st.dedup = crate::parse::Dedup::with_key((a, b)),
+                    _ => return Err(bad("bad dedupkey".into())),
+                }
+                keyed = true;
+            }
+            // Hashes without their key (an older version's) match nothing.
+            "dedup" if !keyed => {}
             "dedup" => {
                 for h in f.next().unwrap_or_default().split(',').filter(|h| !h.is_empty()) {
                     let h = u64::from_str_radix(h, 16).map_err(|_| bad(format!("bad hash {h:?}")))?;
@@ -438,6 +452,12 @@ pub fn render(st: &State) -> Vec<u8> {
         s.push(b'\n');
     }
     if !st.dedup.is_empty() {
+        let (a, b) = st.dedup.secret();
+        s.extend_from_slice(b"dedupkey\t");
+        push_hex16(&mut s, a);
+        s.push(b',');
+        push_hex16(&mut s, b);
+        s.push(b'\n');
         s.extend_from_slice(b"dedup\t");
         for (n, h) in st.dedup.kept().enumerate() {
             if n > 0 {
