@@ -45,9 +45,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::batch::DayBatch;
+use super::batch::{Change, Counts, DayBatch};
 use crate::parse::Rule;
 use crate::Error;
 
@@ -108,6 +108,12 @@ pub struct History {
     rule_ids: Vec<i64>,
     /// Days kept, counted back from the newest day written.
     pub keep_days: u32,
+    /// The transaction being written, between [`History::begin`] and
+    /// [`History::commit`].
+    open: Option<Open>,
+    /// A generation this handle committed whose state file then failed to
+    /// be written: the engine applies it again, with only what came since.
+    pub unsaved: Option<u64>,
 }
 
 /// Where the history lives: `flag` (`none` switches it off), else beside
@@ -174,7 +180,10 @@ impl History {
         let mut conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&err)?;
         // Durable before the state file is renamed: history never behind it.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(&err)?;
+        // A bounded page cache (4 MiB): a big transaction spills to the WAL,
+        // not to memory.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -4096;")
+            .map_err(&err)?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;")
             .map_err(&err)?;
         let v: Option<i64> =
@@ -199,7 +208,7 @@ impl History {
             conn.execute("INSERT OR IGNORE INTO rule (name) VALUES (?1)", [r.name()]).map_err(&err)?;
         }
         let rule_ids = rule_ids(&conn).map_err(&err)?;
-        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS })
+        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS, open: None, unsaved: None })
     }
 
     /// Opens an existing database for the views; `None` when there is none.
@@ -222,7 +231,14 @@ impl History {
                     return Err(e);
                 }
                 let rule_ids = rule_ids(&conn).map_err(&err)?;
-                Ok(Some(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS }))
+                Ok(Some(History {
+                    conn,
+                    path: path.to_path_buf(),
+                    rule_ids,
+                    keep_days: DEFAULT_DAYS,
+                    open: None,
+                    unsaved: None,
+                }))
             }
         }
     }
@@ -244,8 +260,56 @@ impl History {
     /// Applies `batch` as generation `generation`, in one transaction (see
     /// the module doc): a new generation adds, the held one replaces, an
     /// older one is refused. Then drops days older than `keep_days` before
-    /// the newest day written.
+    /// the newest day written. ([`History::begin`], [`History::write`] and
+    /// [`History::commit`] in one call.)
     pub fn apply(&mut self, batch: &DayBatch, generation: u64) -> Result<Applied, Error> {
+        let outcome = self.begin(generation)?;
+        if outcome == Applied::Stale {
+            return Ok(outcome);
+        }
+        self.write(batch)?;
+        self.commit()?;
+        Ok(outcome)
+    }
+
+    /// The generation a step whose state is to carry `next` writes: `next`,
+    /// or past the held one when the history is ahead of the state by more
+    /// than the one generation a crash leaves (a state rebuilt, deleted or
+    /// restored from a backup; the logs read again are counted again, said
+    /// in a warning). Begins its transaction ([`History::begin`]) unless
+    /// one is open, whose generation it then returns.
+    pub fn begin_step(&mut self, next: u64) -> Result<u64, Error> {
+        if let Some(o) = &self.open {
+            return Ok(o.g as u64);
+        }
+        let held = self.generation()?;
+        let g = if held > next {
+            tracing::warn!(
+                "history {} is ahead of the state (generation {held}, state {}): the state was rebuilt or restored; \
+                 what is read again from the logs is counted again in the history",
+                self.path.display(),
+                next - 1
+            );
+            held + 1
+        } else {
+            next
+        };
+        if self.begin(g)? == Applied::Replaced {
+            tracing::debug!("history: generation {g} replaced (the last run stopped before saving its state)");
+        }
+        Ok(g)
+    }
+
+    /// Begins the one transaction that writes generation `generation`
+    /// (nothing when it is open already): a new generation adds; the held
+    /// one is undone first, to be replaced, unless this handle committed it
+    /// itself and its state file was not written ([`History::unsaved`]):
+    /// then it is added to, since the engine's batch was emptied at that
+    /// commit. An older one is refused ([`Applied::Stale`]).
+    pub fn begin(&mut self, generation: u64) -> Result<Applied, Error> {
+        if let Some(o) = &self.open {
+            return Ok(o.outcome);
+        }
         let path = self.path.clone();
         let err = db_err(&path);
         let held = self.generation()?;
@@ -253,43 +317,93 @@ impl History {
             return Ok(Applied::Stale);
         }
         let g = generation as i64;
-        let tx = self.conn.transaction().map_err(&err)?;
-        let mut outcome = Applied::Added;
-        if generation == held && held > 0 {
-            let days: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
-                .optional()
-                .map_err(&err)?;
-            if let Some((a, b)) = days.as_deref().and_then(parse_days) {
-                undo(&tx, g, a, b).map_err(&err)?;
+        // IMMEDIATE: the write lock now, not at a first write mid-step.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&err)?;
+        let mut open = Open { g, outcome: Applied::Added, span: None, first: None };
+        let r = (|| {
+            if generation == held && held > 0 {
+                let days: Option<String> = self
+                    .conn
+                    .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
+                    .optional()?;
+                open.span = days.as_deref().and_then(parse_days);
+                if self.unsaved != Some(generation) {
+                    if let Some((a, b)) = open.span {
+                        undo(&self.conn, g, a, b)?;
+                    }
+                    open.outcome = Applied::Replaced;
+                }
             }
-            outcome = Applied::Replaced;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(err(e));
         }
-        write_batch(&tx, batch, g, &self.rule_ids).map_err(&err)?;
-        // The days the next replace of this generation undoes: those of
-        // this batch, and those of the one it replaced.
-        let mut span = batch.days.keys().next().copied().zip(batch.days.keys().next_back().copied());
-        if outcome == Applied::Replaced {
-            let old: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
-                .optional()
-                .map_err(&err)?;
-            if let Some((a, b)) = old.as_deref().and_then(parse_days) {
-                span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-            }
-        }
-        let days = span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days]).map_err(&err)?;
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [g]).map_err(&err)?;
-        let newest: Option<i64> =
-            tx.query_row("SELECT max(day) FROM rule_day", [], |r| r.get(0)).optional().map_err(&err)?.flatten();
-        if let Some(newest) = newest {
-            let first = batch.days.keys().next().copied().unwrap_or(i64::MAX);
-            prune(&tx, newest - i64::from(self.keep_days) + 1, first).map_err(&err)?;
-        }
-        tx.commit().map_err(&err)?;
-        Ok(outcome)
+        self.open = Some(open);
+        Ok(open.outcome)
     }
+
+    /// Writes `batch` into the open transaction (see [`History::begin`]);
+    /// a row written twice in one generation keeps the `prev` of its first
+    /// write. A failure rolls the whole transaction back.
+    pub fn write(&mut self, batch: &DayBatch) -> Result<(), Error> {
+        let Some(mut o) = self.open else {
+            return Err(Error::History { path: self.path.clone(), msg: "no transaction open to write in".into() });
+        };
+        if let Err(e) = write_batch(&self.conn, batch, o.g, &self.rule_ids) {
+            self.abort();
+            return Err(db_err(&self.path)(e));
+        }
+        if let (Some(&a), Some(&b)) = (batch.days.keys().next(), batch.days.keys().next_back()) {
+            o.span = Some(o.span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            o.first = Some(o.first.map_or(a, |f: i64| f.min(a)));
+        }
+        self.open = Some(o);
+        Ok(())
+    }
+
+    /// Commits the open transaction with its generation and the days the
+    /// next replace of it undoes (those written, and those of the batch it
+    /// replaced), after dropping days older than `keep_days`.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        let Some(o) = self.open else { return Ok(()) };
+        let r = (|| {
+            let days = o.span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days])?;
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [o.g])?;
+            let newest: Option<i64> =
+                self.conn.query_row("SELECT max(day) FROM rule_day", [], |r| r.get(0)).optional()?.flatten();
+            if let Some(newest) = newest {
+                prune(&self.conn, newest - i64::from(self.keep_days) + 1, o.first.unwrap_or(i64::MAX))?;
+            }
+            self.conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = r {
+            self.abort();
+            return Err(db_err(&self.path)(e));
+        }
+        self.open = None;
+        Ok(())
+    }
+
+    /// Rolls back the open transaction, if any.
+    pub fn abort(&mut self) {
+        if self.open.take().is_some() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// The transaction a generation is being written in.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    g: i64,
+    outcome: Applied,
+    /// The days written (and those of the batch replaced or added to).
+    span: Option<(i64, i64)>,
+    /// The first day written.
+    first: Option<i64>,
 }
 
 /// `addr_day.rule` ids by `Rule as usize` (0 for a rule missing from the table).
@@ -358,7 +472,7 @@ const UP_HOST_ADDR: &str = "INSERT INTO host_addr (host, addr, last_day, gen, pr
 
 /// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
 /// go to `user_rest`.
-fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
+fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
     let mut rule = tx.prepare_cached(UP_RULE)?;
     let mut hour = tx.prepare_cached(UP_HOUR)?;
     let mut addr = tx.prepare_cached(UP_ADDR)?;
@@ -379,18 +493,16 @@ fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64])
             hour.execute(params![day, h, n as i64, g])?;
         }
         // In key order: the rows go into the B-tree in order.
-        let mut rows: Vec<(String, &[u8], &[u64; Rule::ALL.len()])> =
-            d.addrs.iter().map(|((ip, h), c)| (batch.key(*ip), h.as_slice(), c)).collect();
+        let mut rows: Vec<(String, &[u8], &Counts)> =
+            d.addrs.iter().map(|((ip, h), c)| (batch.key(*ip), batch.host(*h), c)).collect();
         rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
         let mut hosts: HashMap<&[u8], u64> = HashMap::new();
         for (a, h, counts) in rows {
             let mut any = 0;
-            for (i, &n) in counts.iter().enumerate() {
-                if n > 0 {
-                    let id = rule_ids.get(i).copied().unwrap_or(0);
-                    addr.execute(params![day, a, id, h, n as i64, g])?;
-                    any += n;
-                }
+            for (i, n) in counts.iter() {
+                let id = rule_ids.get(i).copied().unwrap_or(0);
+                addr.execute(params![day, a, id, h, n as i64, g])?;
+                any += n;
             }
             if any > 0 {
                 *hosts.entry(h).or_default() += any;
@@ -401,7 +513,10 @@ fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64])
             host_day.execute(params![day, h, n as i64, g])?;
         }
         let mut sums: HashMap<&str, u64> = HashMap::new();
-        for ((a, c), &n) in &d.changes {
+        let mut changes: Vec<(String, Change, u64)> =
+            d.changes.iter().map(|(&(ip, c), &n)| (batch.key(ip), c, n)).collect();
+        changes.sort_unstable();
+        for (a, c, n) in changes {
             change.execute(params![day, a, c.name(), n as i64, g])?;
             *sums.entry(c.name()).or_default() += n;
         }
@@ -411,8 +526,14 @@ fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64])
         for ((a, u, h), &(n, last)) in &d.logins {
             login.execute(params![day, a, u, h, n as i64, last, g])?;
         }
+        // The most tried first: they are the ones kept when the day fills.
+        let mut users: Vec<(&Vec<u8>, u64)> = d.users.iter().map(|(u, &n)| (u, n)).collect();
+        users.sort_unstable_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(y.0)));
+        if d.users_rest > 0 {
+            rest.execute(params![day, d.users_rest as i64, g])?;
+        }
         let mut count: Option<usize> = None;
-        for (u, &n) in &d.users {
+        for (u, n) in users {
             let exists = user_exists.query_row(params![day, u], |_| Ok(())).optional()?.is_some();
             let c = match count {
                 Some(c) => c,
@@ -432,7 +553,7 @@ fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64])
 
 /// Undoes generation `g` over days `a..=b`: every row it wrote gets its
 /// value from before `g` back; the rows it created go.
-fn undo(tx: &Transaction<'_>, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
+fn undo(tx: &Connection, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
     for (t, col) in [
         ("rule_day", "events"),
         ("hour_day", "events"),
@@ -462,7 +583,7 @@ fn undo(tx: &Transaction<'_>, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
 
 /// Deletes every day before `first_kept`: once per new first day (it is
 /// remembered in `meta`), or when the batch wrote a day before it.
-fn prune(tx: &Transaction<'_>, first_kept: i64, batch_first: i64) -> rusqlite::Result<()> {
+fn prune(tx: &Connection, first_kept: i64, batch_first: i64) -> rusqlite::Result<()> {
     let done: Option<i64> =
         tx.query_row("SELECT value FROM meta WHERE key = 'kept_from'", [], |r| r.get(0)).optional()?;
     if done.is_some_and(|d| d >= first_kept) && batch_first >= first_kept {
