@@ -11,6 +11,7 @@ pub mod batch;
 pub mod history;
 mod history_migrate;
 mod history_views;
+mod history_write;
 mod record_line;
 pub mod statefile;
 pub(crate) mod textout;
