@@ -52,7 +52,7 @@ impl Engine<'_> {
                     let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
                 }
             }
-            store::write_atomic(path, &statefile::render(&self.state), 0o600)
+            store::write_atomic_with(path, 0o600, &mut |w| statefile::render_to(&self.state, w))
         })();
         if let Err(e) = written {
             // The history holds this generation, the state file the one
