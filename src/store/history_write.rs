@@ -5,6 +5,7 @@
 //! transaction around them is [`super::history::History::begin`]'s.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -72,6 +73,8 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
     let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
     let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
     let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
+    // Each address's last day per host: written once per batch, not per day.
+    let mut last_day: HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState> = HashMap::default();
     for (&day, d) in &batch.days {
         for (r, &n) in &d.rules {
             rule.execute(params![day, r, n as i64, g])?;
@@ -80,11 +83,11 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
             hour.execute(params![day, h, n as i64, g])?;
         }
         // In key order: the rows go into the B-tree in order.
-        let mut rows: Vec<(String, &[u8], &Counts)> =
-            d.addrs.iter().map(|((ip, h), c)| (batch.key(*ip), batch.host(*h), c)).collect();
+        let mut rows: Vec<(String, &[u8], &Counts, (IpAddr, u32))> =
+            d.addrs.iter().map(|(&(ip, h), c)| (batch.key(ip), batch.host(h), c, (ip, h))).collect();
         rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
         let mut hosts: HashMap<&[u8], u64> = HashMap::new();
-        for (a, h, counts) in rows {
+        for (a, h, counts, key) in rows {
             let mut any = 0;
             for (i, n) in counts.iter() {
                 let id = rule_ids.get(i).copied().unwrap_or(0);
@@ -93,7 +96,8 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
             }
             if any > 0 {
                 *hosts.entry(h).or_default() += any;
-                host_addr.execute(params![h, a, day, g])?;
+                // The days ascend: the last one per (host, address) stays.
+                last_day.insert(key, day);
             }
         }
         for (h, n) in hosts {
@@ -134,6 +138,12 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
                 rest.execute(params![day, n as i64, g])?;
             }
         }
+    }
+    let mut last: Vec<(&[u8], String, i64)> =
+        last_day.into_iter().map(|((ip, h), day)| (batch.host(h), batch.key(ip), day)).collect();
+    last.sort_unstable();
+    for (h, a, day) in last {
+        host_addr.execute(params![h, a, day, g])?;
     }
     Ok(())
 }
