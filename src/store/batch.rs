@@ -136,10 +136,10 @@ impl Eq for Counts {}
 /// first address); [`DayBatch::key`] writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Day {
-    /// Events per rule name.
-    pub rules: BTreeMap<&'static str, u64>,
-    /// Events per UTC hour (0–23).
-    pub hours: BTreeMap<u8, u64>,
+    /// Events per rule (`Rule as usize`; [`Day::rules`] by name).
+    pub rule_events: [u64; Rule::ALL.len()],
+    /// Events per UTC hour (0–23; [`Day::hours`]).
+    pub hour_events: [u64; 24],
     /// Events per (address or network, reporting host id into
     /// [`DayBatch::hosts`]) and rule: one hash lookup per event.
     pub addrs: FastMap<(IpAddr, u32), Counts>,
@@ -153,6 +153,18 @@ pub struct Day {
     pub users: FastMap<Vec<u8>, u64>,
     /// Events of the names past [`USERS_PER_DAY`].
     pub users_rest: u64,
+}
+
+impl Day {
+    /// (rule name, events) of the rules with events, in rule order.
+    pub fn rules(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Rule::ALL.iter().map(|&r| (r.name(), self.rule_events[r as usize])).filter(|&(_, n)| n > 0)
+    }
+
+    /// (hour, events) of the hours with events.
+    pub fn hours(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        (0..24u8).map(|h| (h, self.hour_events[h as usize])).filter(|&(_, n)| n > 0)
+    }
 }
 
 /// [`DayBatch::key`] of `ip` at `v6_prefix`, appended to `out`.
@@ -293,8 +305,8 @@ impl DayBatch {
                 let ip = self.fold(e.addr);
                 let host = self.host_id(e.host);
                 let d = self.days.entry(day_of(e.time)).or_default();
-                *d.rules.entry(rule.name()).or_default() += n;
-                *d.hours.entry(e.time.rem_euclid(DAY).div_euclid(3600) as u8).or_default() += n;
+                d.rule_events[rule as usize] += n;
+                d.hour_events[e.time.rem_euclid(DAY).div_euclid(3600) as usize] += n;
                 match d.addrs.get_mut(&(ip, host)) {
                     Some(c) => c.add(rule, n),
                     None => {

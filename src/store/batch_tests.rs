@@ -21,8 +21,8 @@ fn events_to_days() {
     b.add_change(ip, Change::FirstSeen, 86_400);
     assert_eq!(b.days.len(), 2);
     let d1 = &b.days[&1];
-    assert_eq!(d1.rules["invalid-user"], 4);
-    assert_eq!((d1.hours[&5], d1.hours[&23]), (2, 2));
+    assert_eq!(d1.rules().collect::<Vec<_>>(), vec![("invalid-user", 4)]);
+    assert_eq!(d1.hours().collect::<Vec<_>>(), vec![(5, 2), (23, 2)]);
     let net: IpAddr = "2001:db8:1:2::".parse().unwrap();
     assert_eq!(b.key(net), "2001:db8:1:2::/64");
     assert_eq!(b.events(1, net, b"h1", Rule::InvalidUser), 4);

@@ -149,14 +149,14 @@ fn write_v1(c: &Connection, b: &DayBatch) -> String {
     let mut rows = Vec::new();
     let add = |sql: &str, p: &[&dyn rusqlite::ToSql]| c.execute(sql, p).unwrap();
     for (&day, d) in &b.days {
-        for (r, &n) in &d.rules {
+        for (r, n) in d.rules() {
             add(
                 "INSERT INTO rule_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
                 params![day, r, n as i64],
             );
             rows.push(serde_json::json!({"t": "Rule", "day": day, "a": r, "b": [], "c": [], "n": n, "last": 0}));
         }
-        for (&h, &n) in &d.hours {
+        for (h, n) in d.hours() {
             add(
                 "INSERT INTO hour_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
                 params![day, h, n as i64],

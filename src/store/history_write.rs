@@ -76,10 +76,10 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
     // Each address's last day per host: written once per batch, not per day.
     let mut last_day: HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState> = HashMap::default();
     for (&day, d) in &batch.days {
-        for (r, &n) in &d.rules {
+        for (r, n) in d.rules() {
             rule.execute(params![day, r, n as i64, g])?;
         }
-        for (&h, &n) in &d.hours {
+        for (h, n) in d.hours() {
             hour.execute(params![day, h, n as i64, g])?;
         }
         // In key order: the rows go into the B-tree in order.
