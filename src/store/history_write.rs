@@ -58,6 +58,9 @@ const UP_HOST_ADDR: &str = "INSERT INTO host_addr (host, addr, last_day, gen, pr
      prev = CASE WHEN gen IS excluded.gen THEN prev ELSE last_day END, \
      gen = excluded.gen, last_day = max(last_day, excluded.last_day)";
 
+/// An `addr_day` row to write: (address key, host, counters, batch key).
+type AddrRow<'a> = (String, &'a [u8], &'a Counts, (IpAddr, u32));
+
 /// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
 /// go to `user_rest`.
 pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
@@ -83,7 +86,7 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
             hour.execute(params![day, h, n as i64, g])?;
         }
         // In key order: the rows go into the B-tree in order.
-        let mut rows: Vec<(String, &[u8], &Counts, (IpAddr, u32))> =
+        let mut rows: Vec<AddrRow<'_>> =
             d.addrs.iter().map(|(&(ip, h), c)| (batch.key(ip), batch.host(h), c, (ip, h))).collect();
         rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
         let mut hosts: HashMap<&[u8], u64> = HashMap::new();
