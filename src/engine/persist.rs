@@ -82,7 +82,10 @@ impl Engine<'_> {
     fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
         let Some(h) = self.history.as_mut() else { return Ok(generation) };
         if let Some(e) = self.history_err.take() {
-            // What was written out while reading was rolled back with it.
+            // What was written out while reading was rolled back with it,
+            // and the state is not saved: `sync` stops, and its next run
+            // reads those lines again; a `watch` going on has lost this
+            // step's events from the history (said by the error).
             self.day_batch.clear();
             return Err(e);
         }
