@@ -46,7 +46,12 @@ pub use error::{Error, ExitCode};
 /// FNV-1a, 64 bits: a cheap stable hash for short identifiers (a host name
 /// in a kex key, a file's first line, the settings behind the state).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    fnv1a_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// [`fnv1a`] continued from the sum `h` of the bytes before `bytes`.
+pub(crate) fn fnv1a_from(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A testing aid from the environment (`BADGUYS_NOW`, `BADGUYS_JOURNALCTL`),

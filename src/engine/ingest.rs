@@ -15,6 +15,7 @@ use crate::source::journal::Journal;
 use crate::source::{self};
 use crate::state::{Record, State};
 use crate::store::batch::{Change, DayBatch, HistEvent};
+use crate::store::history::History;
 use crate::Error;
 
 use super::{pipeline, Engine};
@@ -67,7 +68,7 @@ impl Engine<'_> {
                     clock: &mut *clock,
                     hot: &mut hot,
                     alarms: &mut batch.alarms,
-                    hist: self.history.is_some().then_some(&mut self.day_batch),
+                    hist: self.history.as_mut().map(|h| (h, &mut self.day_batch, &mut self.history_err)),
                 };
                 if source::is_stdin(log) {
                     let cell = std::cell::RefCell::new(&mut *scanner);
@@ -195,7 +196,7 @@ impl Engine<'_> {
             clock,
             hot,
             alarms: &mut batch.alarms,
-            hist: self.history.is_some().then_some(&mut self.day_batch),
+            hist: self.history.as_mut().map(|h| (h, &mut self.day_batch, &mut self.history_err)),
         };
         batch.files = 1;
         let cursor = match &self.feed {
@@ -249,8 +250,9 @@ struct Sink<'a> {
     clock: &'a mut Clock,
     hot: &'a mut Vec<IpAddr>,
     alarms: &'a mut Vec<(IpAddr, Vec<u8>)>,
-    /// The history's batch, when there is a history.
-    hist: Option<&'a mut DayBatch>,
+    /// The history, its batch, and the first failure to write the batch
+    /// out while reading (reported by the save).
+    hist: Option<(&'a mut History, &'a mut DayBatch, &'a mut Option<Error>)>,
 }
 
 impl Sink<'_> {
@@ -276,12 +278,19 @@ impl Sink<'_> {
         if ever_listed {
             self.alarms.push((ip, ev.user.unwrap_or_default().to_vec()));
         }
-        if let Some(h) = self.hist.as_deref_mut() {
+        if let Some((db, h, failed)) = self.hist.as_mut() {
             let host = ev.host;
             let e = HistEvent { what: ev.what, addr: ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
             h.add_event(&e);
             if new && self.state.records.contains_key(&ip) {
                 h.add_change(ip, Change::FirstSeen, t);
+            }
+            // Memory stays flat: a full batch goes into the step's open
+            // transaction (committed by the save, with the state).
+            if h.is_full() && failed.is_none() {
+                if let Err(e) = super::persist::spill(db, h, self.state.meta.generation + 1) {
+                    **failed = Some(e);
+                }
             }
         }
     }

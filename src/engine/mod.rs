@@ -137,6 +137,9 @@ pub struct Engine<'c> {
     /// What the history gets at the next [`Engine::save`]: every event
     /// counted and every change of standing since the last one.
     pub(crate) day_batch: DayBatch,
+    /// A failure to write the batch out while reading (`persist::spill`),
+    /// reported by the next save.
+    pub(crate) history_err: Option<Error>,
 }
 
 impl<'c> Engine<'c> {
@@ -181,6 +184,7 @@ impl<'c> Engine<'c> {
             journal_probed: false,
             history: None,
             day_batch: DayBatch::new(),
+            history_err: None,
         };
         e.load_state()?;
         // Opened now: a history that cannot be opened stops the run before

@@ -7,14 +7,12 @@
 use std::fs;
 use std::path::Path;
 
-use tracing::{debug, warn};
-
 use super::{Engine, Open};
 use crate::config::Config;
 use crate::source::{self, FileId};
 use crate::state::{Meta, State};
 use crate::store::batch::DayBatch;
-use crate::store::history::{Applied, History};
+use crate::store::history::History;
 use crate::store::{self, statefile};
 use crate::Error;
 
@@ -43,6 +41,7 @@ impl Engine<'_> {
             return Ok(());
         }
         meta.generation = self.record_history(meta.generation + 1)?;
+        let meta_generation = meta.generation;
         delay_save();
         let before = std::mem::replace(&mut self.state.meta, meta);
         let path = &self.cfg.output.state;
@@ -53,51 +52,61 @@ impl Engine<'_> {
                     let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
                 }
             }
-            store::write_atomic(path, &statefile::render(&self.state), 0o600)
+            store::write_atomic_with(path, 0o600, &mut |w| statefile::render_to(&self.state, w))
         })();
         if let Err(e) = written {
             // The history holds this generation, the state file the one
-            // before: the next save applies this generation again, with
-            // the batch kept (and grown), which replaces what was written.
+            // before: the next save applies this generation again, adding
+            // what came since to what was committed (a rerun after a crash
+            // from the older state's cursors replaces it all).
+            if let Some(h) = self.history.as_mut() {
+                h.unsaved = Some(meta_generation);
+            }
             self.state.meta.generation = before.generation;
             return Err(e);
         }
-        self.day_batch = DayBatch::new();
+        if let Some(h) = self.history.as_mut() {
+            h.unsaved = None;
+        }
         self.state_seen = FileId::of(path);
         self.dirty = false;
         Ok(())
     }
 
     /// Writes what this engine gathered since the last save to the
-    /// history as `generation` (one transaction), before the state file
-    /// carrying it is renamed into place; returns the generation the state
-    /// is to carry. A history ahead of the state by more than the one
-    /// generation a crash leaves (a state rebuilt, deleted or restored
-    /// from a backup) is caught up with: the state jumps past it, and the
-    /// logs read again are counted again (said in a warning).
+    /// history as `generation` (the step's one transaction, begun already
+    /// when the batch was written out while reading: see
+    /// `DayBatch::is_full`), before the state file carrying it is renamed
+    /// into place; returns the generation the state is to carry (past the
+    /// history's when it is ahead: [`History::begin_step`]).
     fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
         let Some(h) = self.history.as_mut() else { return Ok(generation) };
-        let held = h.generation()?;
-        let generation = if held > generation {
-            warn!(
-                "history {} is ahead of the state (generation {held}, state {}): the state was rebuilt or restored; \
-                 what is read again from the logs is counted again in the history",
-                h.path().display(),
-                generation - 1
-            );
-            held + 1
-        } else {
-            generation
-        };
-        match h.apply(&self.day_batch, generation)? {
-            Applied::Replaced => {
-                debug!("history: generation {generation} replaced (the last run stopped before saving its state)")
-            }
-            // (Stale cannot happen: the generation is at least the one held.)
-            Applied::Added | Applied::Stale => {}
+        if let Some(e) = self.history_err.take() {
+            // What was written out while reading was rolled back with it,
+            // and the state is not saved: `sync` stops, and its next run
+            // reads those lines again; a `watch` going on has lost this
+            // step's events from the history (said by the error).
+            self.day_batch.clear();
+            return Err(e);
         }
+        let generation = h.begin_step(generation)?;
+        h.write(&self.day_batch)?;
+        h.commit()?;
+        // Committed: should the state file fail, the next save adds to
+        // this generation what comes since (History::unsaved).
+        self.day_batch.clear();
         Ok(generation)
     }
+}
+
+/// Writes the engine's batch into the step's open history transaction
+/// (begun here if need be) and empties it: what keeps memory flat on a
+/// first run over a big log. The commit stays with [`Engine::save`].
+pub(super) fn spill(h: &mut History, batch: &mut DayBatch, next: u64) -> Result<(), Error> {
+    h.begin_step(next)?;
+    h.write(batch)?;
+    batch.clear();
+    Ok(())
 }
 
 /// Opens the history for writing, with the care the state file gets: its

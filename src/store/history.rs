@@ -4,7 +4,8 @@
 //! DATABASE), applying a [`DayBatch`] once per state generation, and
 //! retention; the queries behind `stats` and `report` are in
 //! `history_views.rs`, the upgrade of an older schema in
-//! `history_migrate.rs`.
+//! `history_migrate.rs`, the rows a generation writes (upserts, undo,
+//! retention) in `history_write.rs`.
 //!
 //! # How the engine writes it
 //!
@@ -14,8 +15,12 @@
 //!    ([`DayBatch::add_event`] for every event, with `ever_listed` from the
 //!    record; [`DayBatch::add_change`] when a record is created, listed,
 //!    expired or unbanned);
-//! 2. calls `history.apply(&batch, g)` with `g` = the state's generation + 1:
-//!    one SQLite transaction holds the batch and `g`;
+//! 2. writes it as generation `g` = the state's generation + 1, in one
+//!    SQLite transaction that holds the batch and `g`: begun
+//!    ([`History::begin_step`]) when the batch, grown to its bound while
+//!    reading, is written out and emptied ([`History::write`]; memory stays
+//!    flat on a first run over a big log), and committed with the rest of
+//!    the batch at the save ([`History::commit`]);
 //! 3. writes the state file carrying generation `g` and renames it into place.
 //!
 //! A crash between 2 and 3 leaves history at `g` and the state at `g - 1`.
@@ -42,12 +47,12 @@
 //! addresses per host since any day) and `change_sum` (changes per day and
 //! kind) are written in the same transaction as the rows they sum.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::batch::DayBatch;
+use super::history_write::{prune, undo, write_batch};
 use crate::parse::Rule;
 use crate::Error;
 
@@ -113,6 +118,12 @@ pub struct History {
     rule_ids: Vec<i64>,
     /// Days kept, counted back from the newest day written.
     pub keep_days: u32,
+    /// The transaction being written, between [`History::begin`] and
+    /// [`History::commit`].
+    open: Option<Open>,
+    /// A generation this handle committed whose state file then failed to
+    /// be written: the engine applies it again, with only what came since.
+    pub unsaved: Option<u64>,
 }
 
 /// Where the history lives: `flag` (`none` switches it off), else beside
@@ -179,7 +190,10 @@ impl History {
         let mut conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&err)?;
         // Durable before the state file is renamed: history never behind it.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(&err)?;
+        // A bounded page cache (4 MiB): a big transaction spills to the WAL,
+        // not to memory.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -4096;")
+            .map_err(&err)?;
         conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;")
             .map_err(&err)?;
         let v: Option<i64> =
@@ -204,7 +218,7 @@ impl History {
             conn.execute("INSERT OR IGNORE INTO rule (name) VALUES (?1)", [r.name()]).map_err(&err)?;
         }
         let rule_ids = rule_ids(&conn).map_err(&err)?;
-        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS })
+        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS, open: None, unsaved: None })
     }
 
     /// Opens an existing database for the views; `None` when there is none.
@@ -227,7 +241,14 @@ impl History {
                     return Err(e);
                 }
                 let rule_ids = rule_ids(&conn).map_err(&err)?;
-                Ok(Some(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS }))
+                Ok(Some(History {
+                    conn,
+                    path: path.to_path_buf(),
+                    rule_ids,
+                    keep_days: DEFAULT_DAYS,
+                    open: None,
+                    unsaved: None,
+                }))
             }
         }
     }
@@ -249,8 +270,56 @@ impl History {
     /// Applies `batch` as generation `generation`, in one transaction (see
     /// the module doc): a new generation adds, the held one replaces, an
     /// older one is refused. Then drops days older than `keep_days` before
-    /// the newest day written.
+    /// the newest day written. ([`History::begin`], [`History::write`] and
+    /// [`History::commit`] in one call.)
     pub fn apply(&mut self, batch: &DayBatch, generation: u64) -> Result<Applied, Error> {
+        let outcome = self.begin(generation)?;
+        if outcome == Applied::Stale {
+            return Ok(outcome);
+        }
+        self.write(batch)?;
+        self.commit()?;
+        Ok(outcome)
+    }
+
+    /// The generation a step whose state is to carry `next` writes: `next`,
+    /// or past the held one when the history is ahead of the state by more
+    /// than the one generation a crash leaves (a state rebuilt, deleted or
+    /// restored from a backup; the logs read again are counted again, said
+    /// in a warning). Begins its transaction ([`History::begin`]) unless
+    /// one is open, whose generation it then returns.
+    pub fn begin_step(&mut self, next: u64) -> Result<u64, Error> {
+        if let Some(o) = &self.open {
+            return Ok(o.g as u64);
+        }
+        let held = self.generation()?;
+        let g = if held > next {
+            tracing::warn!(
+                "history {} is ahead of the state (generation {held}, state {}): the state was rebuilt or restored; \
+                 what is read again from the logs is counted again in the history",
+                self.path.display(),
+                next - 1
+            );
+            held + 1
+        } else {
+            next
+        };
+        if self.begin(g)? == Applied::Replaced {
+            tracing::debug!("history: generation {g} replaced (the last run stopped before saving its state)");
+        }
+        Ok(g)
+    }
+
+    /// Begins the one transaction that writes generation `generation`
+    /// (nothing when it is open already): a new generation adds; the held
+    /// one is undone first, to be replaced, unless this handle committed it
+    /// itself and its state file was not written ([`History::unsaved`]):
+    /// then it is added to, since the engine's batch was emptied at that
+    /// commit. An older one is refused ([`Applied::Stale`]).
+    pub fn begin(&mut self, generation: u64) -> Result<Applied, Error> {
+        if let Some(o) = &self.open {
+            return Ok(o.outcome);
+        }
         let path = self.path.clone();
         let err = db_err(&path);
         let held = self.generation()?;
@@ -258,43 +327,93 @@ impl History {
             return Ok(Applied::Stale);
         }
         let g = generation as i64;
-        let tx = self.conn.transaction().map_err(&err)?;
-        let mut outcome = Applied::Added;
-        if generation == held && held > 0 {
-            let days: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
-                .optional()
-                .map_err(&err)?;
-            if let Some((a, b)) = days.as_deref().and_then(parse_days) {
-                undo(&tx, g, a, b).map_err(&err)?;
+        // IMMEDIATE: the write lock now, not at a first write mid-step.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&err)?;
+        let mut open = Open { g, outcome: Applied::Added, span: None, first: None };
+        let r = (|| {
+            if generation == held && held > 0 {
+                let days: Option<String> = self
+                    .conn
+                    .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
+                    .optional()?;
+                open.span = days.as_deref().and_then(parse_days);
+                if self.unsaved != Some(generation) {
+                    if let Some((a, b)) = open.span {
+                        undo(&self.conn, g, a, b)?;
+                    }
+                    open.outcome = Applied::Replaced;
+                }
             }
-            outcome = Applied::Replaced;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(err(e));
         }
-        write_batch(&tx, batch, g, &self.rule_ids).map_err(&err)?;
-        // The days the next replace of this generation undoes: those of
-        // this batch, and those of the one it replaced.
-        let mut span = batch.days.keys().next().copied().zip(batch.days.keys().next_back().copied());
-        if outcome == Applied::Replaced {
-            let old: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'batch_days'", [], |r| r.get(0))
-                .optional()
-                .map_err(&err)?;
-            if let Some((a, b)) = old.as_deref().and_then(parse_days) {
-                span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
-            }
-        }
-        let days = span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days]).map_err(&err)?;
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [g]).map_err(&err)?;
-        let newest: Option<i64> =
-            tx.query_row("SELECT max(day) FROM rule_day", [], |r| r.get(0)).optional().map_err(&err)?.flatten();
-        if let Some(newest) = newest {
-            let first = batch.days.keys().next().copied().unwrap_or(i64::MAX);
-            prune(&tx, newest - i64::from(self.keep_days) + 1, first).map_err(&err)?;
-        }
-        tx.commit().map_err(&err)?;
-        Ok(outcome)
+        self.open = Some(open);
+        Ok(open.outcome)
     }
+
+    /// Writes `batch` into the open transaction (see [`History::begin`]);
+    /// a row written twice in one generation keeps the `prev` of its first
+    /// write. A failure rolls the whole transaction back.
+    pub fn write(&mut self, batch: &DayBatch) -> Result<(), Error> {
+        let Some(mut o) = self.open else {
+            return Err(Error::History { path: self.path.clone(), msg: "no transaction open to write in".into() });
+        };
+        if let Err(e) = write_batch(&self.conn, batch, o.g, &self.rule_ids) {
+            self.abort();
+            return Err(db_err(&self.path)(e));
+        }
+        if let (Some(&a), Some(&b)) = (batch.days.keys().next(), batch.days.keys().next_back()) {
+            o.span = Some(o.span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            o.first = Some(o.first.map_or(a, |f: i64| f.min(a)));
+        }
+        self.open = Some(o);
+        Ok(())
+    }
+
+    /// Commits the open transaction with its generation and the days the
+    /// next replace of it undoes (those written, and those of the batch it
+    /// replaced), after dropping days older than `keep_days`.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        let Some(o) = self.open else { return Ok(()) };
+        let r = (|| {
+            let days = o.span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days])?;
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [o.g])?;
+            let newest: Option<i64> =
+                self.conn.query_row("SELECT max(day) FROM rule_day", [], |r| r.get(0)).optional()?.flatten();
+            if let Some(newest) = newest {
+                prune(&self.conn, newest - i64::from(self.keep_days) + 1, o.first.unwrap_or(i64::MAX))?;
+            }
+            self.conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = r {
+            self.abort();
+            return Err(db_err(&self.path)(e));
+        }
+        self.open = None;
+        Ok(())
+    }
+
+    /// Rolls back the open transaction, if any.
+    pub fn abort(&mut self) {
+        if self.open.take().is_some() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// The transaction a generation is being written in.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    g: i64,
+    outcome: Applied,
+    /// The days written (and those of the batch replaced or added to).
+    span: Option<(i64, i64)>,
+    /// The first day written.
+    first: Option<i64>,
 }
 
 /// `addr_day.rule` ids by `Rule as usize` (0 for a rule missing from the table).
@@ -313,182 +432,6 @@ fn rule_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
 fn parse_days(s: &str) -> Option<(i64, i64)> {
     let (a, b) = s.split_once(' ')?;
     Some((a.parse().ok()?, b.parse().ok()?))
-}
-
-/// The upsert of a counter row of generation `?g`: the value before `g`
-/// goes to `prev` the first time `g` writes the row.
-macro_rules! upsert {
-    ($table:literal, $keys:literal, $marks:literal, $col:literal) => {
-        concat!(
-            "INSERT INTO ",
-            $table,
-            " (",
-            $keys,
-            ", ",
-            $col,
-            ", gen, prev) VALUES (",
-            $marks,
-            ", 0) ",
-            "ON CONFLICT (",
-            $keys,
-            ") DO UPDATE SET prev = CASE WHEN gen IS excluded.gen THEN prev ELSE ",
-            $col,
-            " END, gen = excluded.gen, ",
-            $col,
-            " = ",
-            $col,
-            " + excluded.",
-            $col
-        )
-    };
-}
-
-const UP_RULE: &str = upsert!("rule_day", "day, rule", "?1, ?2, ?3, ?4", "events");
-const UP_HOUR: &str = upsert!("hour_day", "day, hour", "?1, ?2, ?3, ?4", "events");
-const UP_ADDR: &str = upsert!("addr_day", "day, addr, rule, host", "?1, ?2, ?3, ?4, ?5, ?6", "events");
-const UP_CHANGE: &str = upsert!("change_day", "day, addr, kind", "?1, ?2, ?3, ?4, ?5", "n");
-const UP_USER: &str = upsert!("user_day", "day, user", "?1, ?2, ?3, ?4", "events");
-const UP_REST: &str = upsert!("user_rest", "day", "?1, ?2, ?3", "events");
-const UP_HOST_DAY: &str = upsert!("host_day", "day, host", "?1, ?2, ?3, ?4", "events");
-const UP_CHANGE_SUM: &str = upsert!("change_sum", "day, kind", "?1, ?2, ?3, ?4", "n");
-const UP_LOGIN: &str = "INSERT INTO login_day (day, addr, user, host, n, last, gen, prev, prev_last) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL) ON CONFLICT (day, addr, user, host) DO UPDATE SET \
-     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE n END, \
-     prev_last = CASE WHEN gen IS excluded.gen THEN prev_last ELSE last END, \
-     gen = excluded.gen, n = n + excluded.n, last = max(coalesce(last, 0), excluded.last)";
-const UP_HOST_ADDR: &str = "INSERT INTO host_addr (host, addr, last_day, gen, prev) VALUES (?1, ?2, ?3, ?4, NULL) \
-     ON CONFLICT (host, addr) DO UPDATE SET \
-     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE last_day END, \
-     gen = excluded.gen, last_day = max(last_day, excluded.last_day)";
-
-/// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
-/// go to `user_rest`.
-fn write_batch(tx: &Transaction<'_>, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
-    let mut rule = tx.prepare_cached(UP_RULE)?;
-    let mut hour = tx.prepare_cached(UP_HOUR)?;
-    let mut addr = tx.prepare_cached(UP_ADDR)?;
-    let mut change = tx.prepare_cached(UP_CHANGE)?;
-    let mut user = tx.prepare_cached(UP_USER)?;
-    let mut rest = tx.prepare_cached(UP_REST)?;
-    let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
-    let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
-    let mut login = tx.prepare_cached(UP_LOGIN)?;
-    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
-    let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
-    let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
-    for (&day, d) in &batch.days {
-        for (r, &n) in &d.rules {
-            rule.execute(params![day, r, n as i64, g])?;
-        }
-        for (&h, &n) in &d.hours {
-            hour.execute(params![day, h, n as i64, g])?;
-        }
-        // In key order: the rows go into the B-tree in order.
-        let mut rows: Vec<(String, &[u8], &[u64; Rule::ALL.len()])> =
-            d.addrs.iter().map(|((ip, h), c)| (batch.key(*ip), h.as_slice(), c)).collect();
-        rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
-        let mut hosts: HashMap<&[u8], u64> = HashMap::new();
-        for (a, h, counts) in rows {
-            let mut any = 0;
-            for (i, &n) in counts.iter().enumerate() {
-                if n > 0 {
-                    let id = rule_ids.get(i).copied().unwrap_or(0);
-                    addr.execute(params![day, a, id, h, n as i64, g])?;
-                    any += n;
-                }
-            }
-            if any > 0 {
-                *hosts.entry(h).or_default() += any;
-                host_addr.execute(params![h, a, day, g])?;
-            }
-        }
-        for (h, n) in hosts {
-            host_day.execute(params![day, h, n as i64, g])?;
-        }
-        let mut sums: HashMap<&str, u64> = HashMap::new();
-        for ((a, c), &n) in &d.changes {
-            change.execute(params![day, a, c.name(), n as i64, g])?;
-            *sums.entry(c.name()).or_default() += n;
-        }
-        for (k, n) in sums {
-            change_sum.execute(params![day, k, n as i64, g])?;
-        }
-        for ((a, u, h), &(n, last)) in &d.logins {
-            login.execute(params![day, a, u, h, n as i64, last, g])?;
-        }
-        let mut count: Option<usize> = None;
-        for (u, &n) in &d.users {
-            let exists = user_exists.query_row(params![day, u], |_| Ok(())).optional()?.is_some();
-            let c = match count {
-                Some(c) => c,
-                None => users_of_day.query_row([day], |r| r.get::<_, i64>(0))? as usize,
-            };
-            if exists || c < TOP_USERS {
-                user.execute(params![day, u, n as i64, g])?;
-                count = Some(c + usize::from(!exists));
-            } else {
-                count = Some(c);
-                rest.execute(params![day, n as i64, g])?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Undoes generation `g` over days `a..=b`: every row it wrote gets its
-/// value from before `g` back; the rows it created go.
-fn undo(tx: &Transaction<'_>, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
-    for (t, col) in [
-        ("rule_day", "events"),
-        ("hour_day", "events"),
-        ("addr_day", "events"),
-        ("change_day", "n"),
-        ("user_day", "events"),
-        ("user_rest", "events"),
-        ("host_day", "events"),
-        ("change_sum", "n"),
-    ] {
-        tx.execute(&format!("UPDATE {t} SET {col} = prev WHERE day BETWEEN ?1 AND ?2 AND gen = ?3"), params![a, b, g])?;
-        tx.execute(
-            &format!("DELETE FROM {t} WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND {col} <= 0"),
-            params![a, b, g],
-        )?;
-    }
-    tx.execute(
-        "UPDATE login_day SET n = prev, last = prev_last WHERE day BETWEEN ?1 AND ?2 AND gen = ?3",
-        params![a, b, g],
-    )?;
-    tx.execute("DELETE FROM login_day WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND n <= 0", params![a, b, g])?;
-    // Rows of `g` have their last day in the batch's days or later.
-    tx.execute("UPDATE host_addr SET last_day = prev WHERE gen = ?1 AND last_day >= ?2", params![g, a])?;
-    tx.execute("DELETE FROM host_addr WHERE gen = ?1 AND last_day IS NULL", params![g])?;
-    Ok(())
-}
-
-/// Deletes every day before `first_kept`: once per new first day (it is
-/// remembered in `meta`), or when the batch wrote a day before it.
-fn prune(tx: &Transaction<'_>, first_kept: i64, batch_first: i64) -> rusqlite::Result<()> {
-    let done: Option<i64> =
-        tx.query_row("SELECT value FROM meta WHERE key = 'kept_from'", [], |r| r.get(0)).optional()?;
-    if done.is_some_and(|d| d >= first_kept) && batch_first >= first_kept {
-        return Ok(());
-    }
-    for t in [
-        "rule_day",
-        "hour_day",
-        "addr_day",
-        "change_day",
-        "login_day",
-        "user_day",
-        "user_rest",
-        "host_day",
-        "change_sum",
-    ] {
-        tx.prepare_cached(&format!("DELETE FROM {t} WHERE day < ?1"))?.execute([first_kept])?;
-    }
-    tx.prepare_cached("DELETE FROM host_addr WHERE last_day < ?1")?.execute([first_kept])?;
-    tx.execute("INSERT OR REPLACE INTO meta VALUES ('kept_from', ?1)", [first_kept])?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -149,14 +149,14 @@ fn write_v1(c: &Connection, b: &DayBatch) -> String {
     let mut rows = Vec::new();
     let add = |sql: &str, p: &[&dyn rusqlite::ToSql]| c.execute(sql, p).unwrap();
     for (&day, d) in &b.days {
-        for (r, &n) in &d.rules {
+        for (r, n) in d.rules() {
             add(
                 "INSERT INTO rule_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
                 params![day, r, n as i64],
             );
             rows.push(serde_json::json!({"t": "Rule", "day": day, "a": r, "b": [], "c": [], "n": n, "last": 0}));
         }
-        for (&h, &n) in &d.hours {
+        for (h, n) in d.hours() {
             add(
                 "INSERT INTO hour_day VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET events = events + ?3",
                 params![day, h, n as i64],
@@ -166,8 +166,9 @@ fn write_v1(c: &Connection, b: &DayBatch) -> String {
             );
         }
         for ((ip, host), counts) in &d.addrs {
+            let host = b.host(*host);
             for r in Rule::ALL {
-                let n = counts[r as usize];
+                let n = counts.get(r);
                 if n > 0 {
                     let a = b.key(*ip);
                     add("INSERT INTO addr_day VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET events = events + ?5",
@@ -176,7 +177,8 @@ fn write_v1(c: &Connection, b: &DayBatch) -> String {
                 }
             }
         }
-        for ((a, k), &n) in &d.changes {
+        for ((ip, k), &n) in &d.changes {
+            let a = b.key(*ip);
             add(
                 "INSERT INTO change_day VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET n = n + ?4",
                 params![day, a, k.name(), n as i64],
@@ -269,4 +271,46 @@ fn replacing_a_batch_restores_the_summaries() {
     assert_eq!(h.hosts(101).unwrap()[0], HostRow { host: b"gw".to_vec(), events: 1, addrs: 1 });
     let t = h.timeline(By::Day, 0).unwrap();
     assert_eq!(t.iter().map(|p| (p.day, p.events, p.first_seen)).collect::<Vec<_>>(), [(100, 2, 1), (101, 1, 0)]);
+}
+
+#[test]
+fn a_generation_written_in_parts_counts_as_one_batch() {
+    let users: [&'static [u8]; 3] = [b"root", b"admin", b"oracle"];
+    let evs: Vec<_> =
+        (0..30i64).map(|i| ev(&format!("192.0.2.{}", i % 7), 100 + i % 3, users[i as usize % 3])).collect();
+    let d = tempfile::tempdir().unwrap();
+    let mut one = History::open(&d.path().join("one.sqlite")).unwrap();
+    one.apply(&batch(&evs), 1).unwrap();
+    one.apply(&batch(&evs[..12]), 2).unwrap();
+    let mut parts = History::open(&d.path().join("parts.sqlite")).unwrap();
+    let in_parts = |h: &mut History, g: u64, evs: &[HistEvent<'static>]| {
+        assert_eq!(h.begin_step(g).unwrap(), g);
+        for c in evs.chunks(4) {
+            h.write(&batch(c)).unwrap();
+            // A step's transaction stays open until its commit.
+            assert_eq!(h.begin_step(g + 5).unwrap(), g);
+        }
+        h.commit().unwrap();
+    };
+    in_parts(&mut parts, 1, &evs);
+    // Generation 2 touches rows of generation 1 in several parts: `prev`
+    // keeps the value from before its first touch.
+    in_parts(&mut parts, 2, &evs[..12]);
+    assert_eq!(figures(&one), figures(&parts));
+    // A rerun after a crash replaces generation 2, again in parts.
+    assert_eq!(parts.begin(2).unwrap(), Applied::Replaced);
+    parts.abort();
+    in_parts(&mut parts, 2, &evs[..12]);
+    assert_eq!(figures(&one), figures(&parts));
+    // A state file that failed to be written after generation 3 was
+    // committed: the next save adds what came since to generation 3.
+    one.apply(&batch(&evs[..20]), 3).unwrap();
+    parts.apply(&batch(&evs[..8]), 3).unwrap();
+    parts.unsaved = Some(3);
+    assert_eq!(parts.apply(&batch(&evs[8..20]), 3).unwrap(), Applied::Added);
+    assert_eq!(figures(&one), figures(&parts));
+    // And a crash then (a rerun from the state of generation 2) replaces all of it.
+    parts.unsaved = None;
+    assert_eq!(parts.apply(&batch(&evs[..20]), 3).unwrap(), Applied::Replaced);
+    assert_eq!(figures(&one), figures(&parts));
 }

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod history;
 mod history_migrate;
 mod history_views;
+mod history_write;
 mod record_line;
 pub mod statefile;
 pub(crate) mod textout;
@@ -108,6 +109,16 @@ pub fn render(entries: &[Net]) -> Vec<u8> {
 /// `new_mode`. A symlink, a file of another user, or a directory others can
 /// write is refused ([`trust`]).
 pub fn write_atomic(path: &Path, content: &[u8], new_mode: u32) -> Result<(), Error> {
+    write_atomic_with(path, new_mode, &mut |w| w.write_all(content))
+}
+
+/// [`write_atomic`] of what `fill` writes, through a buffer: the content
+/// is never held in memory whole (the state file of a big first run).
+pub fn write_atomic_with(
+    path: &Path,
+    new_mode: u32,
+    fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), Error> {
     let out = |err| Error::Output { path: path.to_path_buf(), err };
     let dir = parent(path);
     trust::check_dir(path)?;
@@ -119,7 +130,11 @@ pub fn write_atomic(path: &Path, content: &[u8], new_mode: u32) -> Result<(), Er
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(out)?;
-    tmp.write_all(content).map_err(out)?;
+    {
+        let mut w = io::BufWriter::with_capacity(64 * 1024, tmp.as_file_mut());
+        fill(&mut w).map_err(out)?;
+        w.flush().map_err(out)?;
+    }
     tmp.as_file().set_permissions(Permissions::from_mode(mode)).map_err(out)?;
     tmp.as_file().sync_all().map_err(out)?;
     tmp.persist(path).map_err(|e| out(e.error))?;

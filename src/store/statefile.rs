@@ -341,9 +341,43 @@ fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
 /// `sync` had this function at 29% of the run, mostly formatting. The
 /// tests compare it with a `format!`-based reference.
 pub fn render(st: &State) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + st.records.len() * 160);
+    let _ = render_to(st, &mut out);
+    out
+}
+
+/// What [`render_to`] buffers before it writes: the file is not held in
+/// memory whole (about 250 bytes a record).
+const CHUNK: usize = 64 * 1024;
+
+/// Bytes rendered so far go to the writer, summed for the trailer.
+struct Chunks<'w> {
+    out: &'w mut dyn std::io::Write,
+    sum: u64,
+}
+
+impl Chunks<'_> {
+    fn flush(&mut self, s: &mut Vec<u8>) -> std::io::Result<()> {
+        self.sum = crate::fnv1a_from(self.sum, s);
+        self.out.write_all(s)?;
+        s.clear();
+        Ok(())
+    }
+
+    fn maybe(&mut self, s: &mut Vec<u8>) -> std::io::Result<()> {
+        if s.len() >= CHUNK {
+            self.flush(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// [`render`], written to `out` a chunk at a time.
+pub fn render_to(st: &State, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use super::textout::{push_hex16, push_i64, push_net};
     use std::io::Write;
-    let mut s: Vec<u8> = Vec::with_capacity(256 + st.records.len() * 160);
+    let mut w = Chunks { out, sum: crate::fnv1a(b"") };
+    let mut s: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     let _ = writeln!(s, "{MAGIC} {VERSION}");
     s.extend_from_slice(b"# badguys state: written by badguys, read by badguys; see badguys(8).\n");
     for c in &st.cursors {
@@ -397,10 +431,11 @@ pub fn render(st: &State) -> Vec<u8> {
         .chain(v6.into_iter().map(|(a, r)| (IpAddr::from(std::net::Ipv6Addr::from(a)), r)));
     for (ip, r) in recs {
         super::record_line::render(&mut s, ip, r);
+        w.maybe(&mut s)?;
     }
     // Manual bans taken in from the list file share one reason: escaped
     // once, then copied.
-    let mut last: Option<(&str, std::ops::Range<usize>)> = None;
+    let mut last: Option<(&str, Vec<u8>)> = None;
     for (net, m) in &st.manual {
         s.extend_from_slice(b"manual\t");
         push_net(&mut s, *net);
@@ -410,14 +445,15 @@ pub fn render(st: &State) -> Vec<u8> {
         opt_into(&mut s, m.until);
         s.extend_from_slice(b"\treason=");
         match &last {
-            Some((r, span)) if *r == m.reason => s.extend_from_within(span.clone()),
+            Some((r, escaped)) if *r == m.reason => s.extend_from_slice(escaped),
             _ => {
                 let start = s.len();
                 escape_into(&mut s, m.reason.as_bytes());
-                last = Some((&m.reason, start..s.len()));
+                last = Some((&m.reason, s[start..].to_vec()));
             }
         }
         s.push(b'\n');
+        w.maybe(&mut s)?;
     }
     // Not counted in the end marker: a version that does not know the
     // kind skips these lines, and the checksum covers them anyway.
@@ -425,6 +461,7 @@ pub fn render(st: &State) -> Vec<u8> {
         s.extend_from_slice(b"published\t");
         push_net(&mut s, *net);
         s.push(b'\n');
+        w.maybe(&mut s)?;
     }
     for h in &st.hosts {
         s.extend_from_slice(b"host\t");
@@ -434,6 +471,7 @@ pub fn render(st: &State) -> Vec<u8> {
             escape_into(&mut s, &h.name);
         }
         let _ = writeln!(s, "\tseen={}", h.seen);
+        w.maybe(&mut s)?;
     }
     for (path, i) in &st.includes {
         s.extend_from_slice(b"include\t");
@@ -467,9 +505,9 @@ pub fn render(st: &State) -> Vec<u8> {
         }
         s.push(b'\n');
     }
-    let sum = crate::fnv1a(&s);
-    let _ = writeln!(s, "end\t{}\tfnv={sum:016x}", st.cursors.len() + st.records.len() + st.manual.len());
-    s
+    w.flush(&mut s)?;
+    let _ = writeln!(s, "end\t{}\tfnv={:016x}", st.cursors.len() + st.records.len() + st.manual.len(), w.sum);
+    w.out.write_all(&s)
 }
 
 /// Appends a time or `-` for none.

@@ -409,3 +409,51 @@ fn the_duplicate_checks_key_travels_with_its_hashes_and_keyless_hashes_are_dropp
     let back = parse(&resum(&old)).unwrap();
     assert!(back.dedup.is_empty());
 }
+
+#[test]
+fn a_state_past_one_chunk_is_written_in_chunks_with_one_checksum() {
+    let mut st = sample();
+    for i in 0..3000u32 {
+        let r = st.record(std::net::IpAddr::V4((0xc633_6400 + i).into()));
+        r.first = i64::from(i);
+        r.last = i64::from(i) + 5;
+        r.hits[Rule::InvalidUser as usize] = i;
+        r.users = vec![format!("user{i}").into_bytes()];
+    }
+    for i in 0..200u32 {
+        st.manual.insert(
+            Net::new(std::net::IpAddr::V4((0xcb00_7100 + i).into()), 32).unwrap(),
+            Manual { since: 1, until: None, reason: "from the list file".into() },
+        );
+    }
+    let text = render(&st);
+    assert!(text.len() > 2 * CHUNK, "{} bytes", text.len());
+    // Written a few bytes at a time: the same bytes.
+    struct Dribble(Vec<u8>);
+    impl std::io::Write for Dribble {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let n = b.len().min(7);
+            self.0.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut d = Dribble(Vec::new());
+    render_to(&st, &mut d).unwrap();
+    assert_eq!(d.0, text);
+    // The trailer sums every byte before it, across the chunks.
+    let start = text[..text.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(verify(&text).unwrap(), Some(start));
+    assert!(text[start..].ends_with(format!("fnv={:016x}\n", crate::fnv1a(&text[..start])).as_bytes()));
+    let back = parse(&text).unwrap();
+    assert_eq!(back.records.len(), st.records.len());
+    assert_eq!(back.manual.len(), st.manual.len());
+    assert_eq!(render(&back), text);
+    // And through write_atomic_with, to a file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("state");
+    crate::store::write_atomic_with(&p, 0o600, &mut |w| render_to(&st, w)).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), text);
+}

@@ -1,0 +1,208 @@
+//! Writing one generation into the history: the upserts that keep each
+//! counter row's value from before the generation in `prev` (captured at
+//! the generation's first write of the row, however many parts of a step
+//! write it), the undo of a generation to replace it, and retention. The
+//! transaction around them is [`super::history::History::begin`]'s.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::batch::{Change, Counts, DayBatch};
+use super::history::TOP_USERS;
+
+/// The upsert of a counter row of generation `?g`: the value before `g`
+/// goes to `prev` the first time `g` writes the row.
+macro_rules! upsert {
+    ($table:literal, $keys:literal, $marks:literal, $col:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (",
+            $keys,
+            ", ",
+            $col,
+            ", gen, prev) VALUES (",
+            $marks,
+            ", 0) ",
+            "ON CONFLICT (",
+            $keys,
+            ") DO UPDATE SET prev = CASE WHEN gen IS excluded.gen THEN prev ELSE ",
+            $col,
+            " END, gen = excluded.gen, ",
+            $col,
+            " = ",
+            $col,
+            " + excluded.",
+            $col
+        )
+    };
+}
+
+const UP_RULE: &str = upsert!("rule_day", "day, rule", "?1, ?2, ?3, ?4", "events");
+const UP_HOUR: &str = upsert!("hour_day", "day, hour", "?1, ?2, ?3, ?4", "events");
+const UP_ADDR: &str = upsert!("addr_day", "day, addr, rule, host", "?1, ?2, ?3, ?4, ?5, ?6", "events");
+const UP_CHANGE: &str = upsert!("change_day", "day, addr, kind", "?1, ?2, ?3, ?4, ?5", "n");
+const UP_USER: &str = upsert!("user_day", "day, user", "?1, ?2, ?3, ?4", "events");
+const UP_REST: &str = upsert!("user_rest", "day", "?1, ?2, ?3", "events");
+const UP_HOST_DAY: &str = upsert!("host_day", "day, host", "?1, ?2, ?3, ?4", "events");
+const UP_CHANGE_SUM: &str = upsert!("change_sum", "day, kind", "?1, ?2, ?3, ?4", "n");
+const UP_LOGIN: &str = "INSERT INTO login_day (day, addr, user, host, n, last, gen, prev, prev_last) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL) ON CONFLICT (day, addr, user, host) DO UPDATE SET \
+     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE n END, \
+     prev_last = CASE WHEN gen IS excluded.gen THEN prev_last ELSE last END, \
+     gen = excluded.gen, n = n + excluded.n, last = max(coalesce(last, 0), excluded.last)";
+const UP_HOST_ADDR: &str = "INSERT INTO host_addr (host, addr, last_day, gen, prev) VALUES (?1, ?2, ?3, ?4, NULL) \
+     ON CONFLICT (host, addr) DO UPDATE SET \
+     prev = CASE WHEN gen IS excluded.gen THEN prev ELSE last_day END, \
+     gen = excluded.gen, last_day = max(last_day, excluded.last_day)";
+
+/// An `addr_day` row to write: (address key, host, counters, batch key).
+type AddrRow<'a> = (String, &'a [u8], &'a Counts, (IpAddr, u32));
+
+/// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
+/// go to `user_rest`.
+pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
+    let mut rule = tx.prepare_cached(UP_RULE)?;
+    let mut hour = tx.prepare_cached(UP_HOUR)?;
+    let mut addr = tx.prepare_cached(UP_ADDR)?;
+    let mut change = tx.prepare_cached(UP_CHANGE)?;
+    let mut user = tx.prepare_cached(UP_USER)?;
+    let mut rest = tx.prepare_cached(UP_REST)?;
+    let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
+    let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
+    let mut login = tx.prepare_cached(UP_LOGIN)?;
+    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
+    let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
+    let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
+    // Each address's last day per host: written once per batch, not per day.
+    let mut last_day: HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState> = HashMap::default();
+    for (&day, d) in &batch.days {
+        for (r, n) in d.rules() {
+            rule.execute(params![day, r, n as i64, g])?;
+        }
+        for (h, n) in d.hours() {
+            hour.execute(params![day, h, n as i64, g])?;
+        }
+        // In key order: the rows go into the B-tree in order.
+        let mut rows: Vec<AddrRow<'_>> =
+            d.addrs.iter().map(|(&(ip, h), c)| (batch.key(ip), batch.host(h), c, (ip, h))).collect();
+        rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
+        let mut hosts: HashMap<&[u8], u64> = HashMap::new();
+        for (a, h, counts, key) in rows {
+            let mut any = 0;
+            for (i, n) in counts.iter() {
+                let id = rule_ids.get(i).copied().unwrap_or(0);
+                addr.execute(params![day, a, id, h, n as i64, g])?;
+                any += n;
+            }
+            if any > 0 {
+                *hosts.entry(h).or_default() += any;
+                // The days ascend: the last one per (host, address) stays.
+                last_day.insert(key, day);
+            }
+        }
+        for (h, n) in hosts {
+            host_day.execute(params![day, h, n as i64, g])?;
+        }
+        let mut sums: HashMap<&str, u64> = HashMap::new();
+        let mut changes: Vec<(String, Change, u64)> =
+            d.changes.iter().map(|(&(ip, c), &n)| (batch.key(ip), c, n)).collect();
+        changes.sort_unstable();
+        for (a, c, n) in changes {
+            change.execute(params![day, a, c.name(), n as i64, g])?;
+            *sums.entry(c.name()).or_default() += n;
+        }
+        for (k, n) in sums {
+            change_sum.execute(params![day, k, n as i64, g])?;
+        }
+        for ((a, u, h), &(n, last)) in &d.logins {
+            login.execute(params![day, a, u, h, n as i64, last, g])?;
+        }
+        // The most tried first: they are the ones kept when the day fills.
+        let mut users: Vec<(&Vec<u8>, u64)> = d.users.iter().map(|(u, &n)| (u, n)).collect();
+        users.sort_unstable_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(y.0)));
+        if d.users_rest > 0 {
+            rest.execute(params![day, d.users_rest as i64, g])?;
+        }
+        let mut count: Option<usize> = None;
+        for (u, n) in users {
+            let exists = user_exists.query_row(params![day, u], |_| Ok(())).optional()?.is_some();
+            let c = match count {
+                Some(c) => c,
+                None => users_of_day.query_row([day], |r| r.get::<_, i64>(0))? as usize,
+            };
+            if exists || c < TOP_USERS {
+                user.execute(params![day, u, n as i64, g])?;
+                count = Some(c + usize::from(!exists));
+            } else {
+                count = Some(c);
+                rest.execute(params![day, n as i64, g])?;
+            }
+        }
+    }
+    let mut last: Vec<(&[u8], String, i64)> =
+        last_day.into_iter().map(|((ip, h), day)| (batch.host(h), batch.key(ip), day)).collect();
+    last.sort_unstable();
+    for (h, a, day) in last {
+        host_addr.execute(params![h, a, day, g])?;
+    }
+    Ok(())
+}
+
+/// Undoes generation `g` over days `a..=b`: every row it wrote gets its
+/// value from before `g` back; the rows it created go.
+pub(super) fn undo(tx: &Connection, g: i64, a: i64, b: i64) -> rusqlite::Result<()> {
+    for (t, col) in [
+        ("rule_day", "events"),
+        ("hour_day", "events"),
+        ("addr_day", "events"),
+        ("change_day", "n"),
+        ("user_day", "events"),
+        ("user_rest", "events"),
+        ("host_day", "events"),
+        ("change_sum", "n"),
+    ] {
+        tx.execute(&format!("UPDATE {t} SET {col} = prev WHERE day BETWEEN ?1 AND ?2 AND gen = ?3"), params![a, b, g])?;
+        tx.execute(
+            &format!("DELETE FROM {t} WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND {col} <= 0"),
+            params![a, b, g],
+        )?;
+    }
+    tx.execute(
+        "UPDATE login_day SET n = prev, last = prev_last WHERE day BETWEEN ?1 AND ?2 AND gen = ?3",
+        params![a, b, g],
+    )?;
+    tx.execute("DELETE FROM login_day WHERE day BETWEEN ?1 AND ?2 AND gen = ?3 AND n <= 0", params![a, b, g])?;
+    // Rows of `g` have their last day in the batch's days or later.
+    tx.execute("UPDATE host_addr SET last_day = prev WHERE gen = ?1 AND last_day >= ?2", params![g, a])?;
+    tx.execute("DELETE FROM host_addr WHERE gen = ?1 AND last_day IS NULL", params![g])?;
+    Ok(())
+}
+
+/// Deletes every day before `first_kept`: once per new first day (it is
+/// remembered in `meta`), or when the batch wrote a day before it.
+pub(super) fn prune(tx: &Connection, first_kept: i64, batch_first: i64) -> rusqlite::Result<()> {
+    let done: Option<i64> =
+        tx.query_row("SELECT value FROM meta WHERE key = 'kept_from'", [], |r| r.get(0)).optional()?;
+    if done.is_some_and(|d| d >= first_kept) && batch_first >= first_kept {
+        return Ok(());
+    }
+    for t in [
+        "rule_day",
+        "hour_day",
+        "addr_day",
+        "change_day",
+        "login_day",
+        "user_day",
+        "user_rest",
+        "host_day",
+        "change_sum",
+    ] {
+        tx.prepare_cached(&format!("DELETE FROM {t} WHERE day < ?1"))?.execute([first_kept])?;
+    }
+    tx.prepare_cached("DELETE FROM host_addr WHERE last_day < ?1")?.execute([first_kept])?;
+    tx.execute("INSERT OR REPLACE INTO meta VALUES ('kept_from', ?1)", [first_kept])?;
+    Ok(())
+}
