@@ -213,11 +213,20 @@ impl Data {
             rules: r.rules_summary().to_string(),
             place: geo.lookup(*ip),
         };
-        all.sort_by(|a, b| b.1.attacks().cmp(&a.1.attacks()).then(crate::addr::ip_order(*a.0, *b.0)));
-        d.offenders = all.iter().take(o.top).map(|(ip, r)| offender(ip, r)).collect();
+        // Only the top `o.top` of each order are shown: picked with a
+        // partial selection, then sorted (two full sorts of every record,
+        // summing its hits in each comparison, were a quarter of `stats` on
+        // 50,000 addresses).
+        let mut by_events: Vec<(u64, &IpAddr, &crate::state::Record)> =
+            all.iter().map(|(ip, r)| (r.attacks(), *ip, *r)).collect();
+        let most = |a: &(u64, &IpAddr, &crate::state::Record), b: &(u64, &IpAddr, &crate::state::Record)| {
+            b.0.cmp(&a.0).then(crate::addr::ip_order(*a.1, *b.1))
+        };
+        top_by(&mut by_events, o.top, most);
+        d.offenders = by_events.iter().map(|(_, ip, r)| offender(ip, r)).collect();
         all.retain(|(_, r)| r.listed.is_some());
-        all.sort_by(|a, b| b.1.listed.cmp(&a.1.listed).then(crate::addr::ip_order(*a.0, *b.0)));
-        d.newest = all.iter().take(o.top).map(|(ip, r)| offender(ip, r)).collect();
+        top_by(&mut all, o.top, |a, b| b.1.listed.cmp(&a.1.listed).then(crate::addr::ip_order(*a.0, *b.0)));
+        d.newest = all.iter().map(|(ip, r)| offender(ip, r)).collect();
         d.manual = st
             .manual
             .iter()
@@ -318,4 +327,18 @@ fn gather_with(
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|t| t.as_secs() as i64);
     Ok(d)
+}
+
+/// Keeps the first `n` of `v` in the order `cmp`, sorted: a selection,
+/// then a sort of those `n` only.
+fn top_by<T>(v: &mut Vec<T>, n: usize, mut cmp: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+    if n == 0 {
+        v.clear();
+        return;
+    }
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, &mut cmp);
+        v.truncate(n);
+    }
+    v.sort_by(cmp);
 }

@@ -314,3 +314,28 @@ fn a_generation_written_in_parts_counts_as_one_batch() {
     assert_eq!(parts.apply(&batch(&evs[..20]), 3).unwrap(), Applied::Replaced);
     assert_eq!(figures(&one), figures(&parts));
 }
+
+#[test]
+fn distinct_addresses_per_host_agree_between_the_bare_count_and_the_grouping() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    // One host: 192.0.2.1 last on day 10, .2 on day 12, .3 on days 11 and 13.
+    let evs =
+        [ev("192.0.2.1", 10, b"a"), ev("192.0.2.3", 11, b"a"), ev("192.0.2.2", 12, b"a"), ev("192.0.2.3", 13, b"a")];
+    h.apply(&batch(&evs), 1).unwrap();
+    // From the first day: every row counts (the bare count).
+    assert_eq!(h.hosts(0).unwrap(), [HostRow { host: b"gw".to_vec(), events: 4, addrs: 3 }]);
+    // From day 12: .1 was last seen before it, so the grouping counts.
+    assert_eq!(h.hosts(12).unwrap(), [HostRow { host: b"gw".to_vec(), events: 2, addrs: 2 }]);
+    assert_eq!(h.hosts(13).unwrap(), [HostRow { host: b"gw".to_vec(), events: 1, addrs: 1 }]);
+    // A second host: never the bare count of both.
+    let mut other = ev("192.0.2.9", 13, b"a");
+    other.host = b"web";
+    h.apply(&batch(&[other]), 2).unwrap();
+    let mut rows = h.hosts(0).unwrap();
+    rows.sort_by(|a, b| a.host.cmp(&b.host));
+    assert_eq!(
+        rows,
+        [HostRow { host: b"gw".to_vec(), events: 4, addrs: 3 }, HostRow { host: b"web".to_vec(), events: 1, addrs: 1 }]
+    );
+}

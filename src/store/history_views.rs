@@ -125,13 +125,29 @@ impl History {
         // A replaced batch may leave a last day before the first day held.
         let since = since.max(self.span()?.map_or(i64::MIN, |s| s.0));
         let mut addrs: HashMap<Vec<u8>, u64> = HashMap::new();
-        let mut q = self
+        // One reporting host and no address last seen before `since` (a
+        // look into `host_addr_last`): every row counts, and a bare
+        // count(*) reads only the table's page headers, where grouping
+        // reads every row (0.03 s against 0.15-0.2 s on a year's 1.9 M).
+        let mut one = self.conn.prepare("SELECT DISTINCT host FROM host_day WHERE day >= ?1 LIMIT 2").map_err(&err)?;
+        let hosts: Vec<Vec<u8>> =
+            one.query_map([since], |r| r.get(0)).map_err(&err)?.collect::<Result<_, _>>().map_err(&err)?;
+        let older: bool = self
             .conn
-            .prepare("SELECT host, count(*) FROM host_addr WHERE last_day >= ?1 GROUP BY host")
+            .query_row("SELECT EXISTS (SELECT 1 FROM host_addr WHERE last_day < ?1)", [since], |r| r.get(0))
             .map_err(&err)?;
-        for r in q.query_map([since], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))).map_err(&err)? {
-            let (h, n) = r.map_err(&err)?;
-            addrs.insert(h, n as u64);
+        if let ([host], false) = (hosts.as_slice(), older) {
+            let n: i64 = self.conn.query_row("SELECT count(*) FROM host_addr", [], |r| r.get(0)).map_err(&err)?;
+            addrs.insert(host.clone(), n as u64);
+        } else {
+            let mut q = self
+                .conn
+                .prepare("SELECT host, count(*) FROM host_addr WHERE last_day >= ?1 GROUP BY host")
+                .map_err(&err)?;
+            for r in q.query_map([since], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))).map_err(&err)? {
+                let (h, n) = r.map_err(&err)?;
+                addrs.insert(h, n as u64);
+            }
         }
         let mut q = self
             .conn
