@@ -145,6 +145,14 @@ pub fn fatal(err: &Error, live: bool) -> bool {
     }
 }
 
+/// Sends the batch `cur` to the counting thread and takes an emptied one
+/// back in its place (or a new one while none has come back): false when
+/// the counting thread is gone.
+fn hand_over(tx: &mpsc::SyncSender<Msg>, back: &mpsc::Receiver<EventBatch>, cur: &mut EventBatch) -> bool {
+    let next = back.try_recv().unwrap_or_default();
+    tx.send(Msg::Events(std::mem::replace(cur, next))).is_ok()
+}
+
 /// Reads `files` (oldest first) with `reader` and `scanner` on a second
 /// thread, calling `apply` with each event and then `done` with each
 /// file's outcome on this one, in file order. Stops after the first file
@@ -175,16 +183,14 @@ pub fn read_files(
                         if max >= BATCH {
                             sc.scan(c, &mut |ev| cur.push(ev));
                             if cur.events.len() >= max {
-                                let next = back_rx.try_recv().unwrap_or_default();
-                                gone |= tx.send(Msg::Events(std::mem::replace(&mut cur, next))).is_err();
+                                gone |= !hand_over(&tx, &back_rx, &mut cur);
                             }
                         } else {
                             // Tests: a batch after every `max` events.
                             sc.scan(c, &mut |ev| {
                                 cur.push(ev);
                                 if cur.events.len() >= max {
-                                    let next = back_rx.try_recv().unwrap_or_default();
-                                    gone |= tx.send(Msg::Events(std::mem::replace(&mut cur, next))).is_err();
+                                    gone |= !hand_over(&tx, &back_rx, &mut cur);
                                 }
                             });
                         }
@@ -192,8 +198,7 @@ pub fn read_files(
                     &mut || cell.borrow_mut().note_overlong(),
                 );
                 if !cur.events.is_empty() {
-                    let next = back_rx.try_recv().unwrap_or_default();
-                    gone |= tx.send(Msg::Events(std::mem::replace(&mut cur, next))).is_err();
+                    gone |= !hand_over(&tx, &back_rx, &mut cur);
                 }
                 let stop = res.as_ref().err().is_some_and(|e| fatal(e, *live));
                 if gone || tx.send(Msg::File(path.clone(), *live, res)).is_err() || stop {

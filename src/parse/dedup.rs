@@ -202,13 +202,15 @@ impl Dedup {
     }
 }
 
-/// The same hash of one string (a host name in the scanner's context:
-/// kex pairs, the last event's host).
+/// A fixed, unkeyed hash of one string: a host name in the scanner's
+/// context (kex pairs, the last event's host), kept in memory only. Host
+/// names come from the syslog header that the logging host writes, not
+/// from the client, so they need no key; read eight bytes at a time.
 pub fn hash(bytes: &[u8]) -> u64 {
     finish(words(SEED, bytes))
 }
 
-/// The line hash's start and its multiplier (odd: a bijection mod 2^64).
+/// The hash's start and its multiplier (odd: a bijection mod 2^64).
 const SEED: u64 = 0x243f_6a88_85a3_08d3;
 const MUL: u64 = 0x9fb2_1c65_1e98_df25;
 
@@ -219,8 +221,7 @@ fn step(h: u64, w: u64) -> u64 {
 }
 
 /// `part` eight bytes at a time (little-endian), then its zero-padded
-/// tail and its length, so that no two splits of one line into parts
-/// hash alike by construction.
+/// tail and its length.
 fn words(mut h: u64, part: &[u8]) -> u64 {
     let mut chunks = part.chunks_exact(8);
     for c in &mut chunks {
