@@ -180,6 +180,13 @@ fn key_into(v6_prefix: u8, ip: IpAddr, out: &mut String) {
     };
 }
 
+/// [`DayBatch::key`] of `ip` at `v6_prefix`.
+pub fn key_of(v6_prefix: u8, ip: IpAddr) -> String {
+    let mut s = String::new();
+    key_into(v6_prefix, ip, &mut s);
+    s
+}
+
 /// One event as the engine sees it, in plain types: the history's input.
 #[derive(Clone, Copy, Debug)]
 pub struct HistEvent<'a> {
@@ -287,9 +294,7 @@ impl DayBatch {
 
     /// The key an address is counted under (as written to the tables).
     pub fn key(&self, ip: IpAddr) -> String {
-        let mut s = String::new();
-        key_into(self.v6_prefix, ip, &mut s);
-        s
+        key_of(self.v6_prefix, ip)
     }
 
     fn day(&mut self, t: i64) -> &mut Day {

@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::batch::DayBatch;
-use super::history_write::{prune, undo, write_batch};
+use super::history_write::{prune, undo, write_batch, write_last_days};
 use crate::parse::Rule;
 use crate::Error;
 
@@ -126,6 +126,19 @@ pub struct History {
     /// A generation this handle committed whose state file then failed to
     /// be written: the engine applies it again, with only what came since.
     pub unsaved: Option<u64>,
+    /// Each address's last day per host in the open transaction, written
+    /// to `host_addr` once, at the commit, however many parts the step was
+    /// written in (a first run over a big log writes it in several).
+    last_days: LastDays,
+}
+
+/// (address, host id into `hosts`) to the last day the open transaction
+/// wrote for it, and the IPv6 prefix its addresses were folded at.
+#[derive(Default)]
+pub(super) struct LastDays {
+    pub(super) days: std::collections::HashMap<(std::net::IpAddr, u32), i64, foldhash::fast::RandomState>,
+    pub(super) hosts: Vec<Vec<u8>>,
+    pub(super) v6_prefix: u8,
 }
 
 /// Where the history lives: `flag` (`none` switches it off), else beside
@@ -220,7 +233,15 @@ impl History {
             conn.execute("INSERT OR IGNORE INTO rule (name) VALUES (?1)", [r.name()]).map_err(&err)?;
         }
         let rule_ids = rule_ids(&conn).map_err(&err)?;
-        Ok(History { conn, path: path.to_path_buf(), rule_ids, keep_days: DEFAULT_DAYS, open: None, unsaved: None })
+        Ok(History {
+            conn,
+            path: path.to_path_buf(),
+            rule_ids,
+            keep_days: DEFAULT_DAYS,
+            open: None,
+            unsaved: None,
+            last_days: LastDays::default(),
+        })
     }
 
     /// Opens an existing database for the views; `None` when there is none.
@@ -250,6 +271,7 @@ impl History {
                     keep_days: DEFAULT_DAYS,
                     open: None,
                     unsaved: None,
+                    last_days: LastDays::default(),
                 }))
             }
         }
@@ -363,7 +385,21 @@ impl History {
         let Some(mut o) = self.open else {
             return Err(Error::History { path: self.path.clone(), msg: "no transaction open to write in".into() });
         };
-        if let Err(e) = write_batch(&self.conn, batch, o.g, &self.rule_ids) {
+        let ld = &mut self.last_days;
+        ld.v6_prefix = batch.v6_prefix;
+        // The batch's host ids as ids into `ld.hosts`.
+        let ids: Vec<u32> = batch
+            .hosts
+            .iter()
+            .map(|name| match ld.hosts.iter().position(|h| h == name) {
+                Some(i) => i as u32,
+                None => {
+                    ld.hosts.push(name.clone());
+                    (ld.hosts.len() - 1) as u32
+                }
+            })
+            .collect();
+        if let Err(e) = write_batch(&self.conn, batch, o.g, &self.rule_ids, (&ids, &mut ld.days)) {
             self.abort();
             return Err(db_err(&self.path)(e));
         }
@@ -382,6 +418,7 @@ impl History {
         let Some(o) = self.open else { return Ok(()) };
         let r = (|| {
             let days = o.span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
+            write_last_days(&self.conn, &self.last_days, o.g)?;
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days])?;
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [o.g])?;
             let newest: Option<i64> =
@@ -396,11 +433,13 @@ impl History {
             return Err(db_err(&self.path)(e));
         }
         self.open = None;
+        self.last_days = LastDays::default();
         Ok(())
     }
 
     /// Rolls back the open transaction, if any.
     pub fn abort(&mut self) {
+        self.last_days = LastDays::default();
         if self.open.take().is_some() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::batch::{Change, Counts, DayBatch};
-use super::history::TOP_USERS;
+use super::history::{LastDays, TOP_USERS};
 
 /// The upsert of a counter row of generation `?g`: the value before `g`
 /// goes to `prev` the first time `g` writes the row.
@@ -63,7 +63,16 @@ type AddrRow<'a> = (String, &'a [u8], &'a Counts, (IpAddr, u32));
 
 /// Adds `batch` as generation `g`. User names past [`TOP_USERS`] on a day
 /// go to `user_rest`.
-pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &[i64]) -> rusqlite::Result<()> {
+/// Each address's last day per host goes into `last_days` (keyed by the
+/// host ids `host_ids` maps the batch's to), for [`write_last_days`] at the
+/// commit.
+pub(super) fn write_batch(
+    tx: &Connection,
+    batch: &DayBatch,
+    g: i64,
+    rule_ids: &[i64],
+    (host_ids, last_days): (&[u32], &mut HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState>),
+) -> rusqlite::Result<()> {
     let mut rule = tx.prepare_cached(UP_RULE)?;
     let mut hour = tx.prepare_cached(UP_HOUR)?;
     let mut addr = tx.prepare_cached(UP_ADDR)?;
@@ -73,11 +82,8 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
     let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
     let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
     let mut login = tx.prepare_cached(UP_LOGIN)?;
-    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
     let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
     let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
-    // Each address's last day per host: written once per batch, not per day.
-    let mut last_day: HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState> = HashMap::default();
     for (&day, d) in &batch.days {
         for (r, n) in d.rules() {
             rule.execute(params![day, r, n as i64, g])?;
@@ -99,8 +105,9 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
             }
             if any > 0 {
                 *hosts.entry(h).or_default() += any;
-                // The days ascend: the last one per (host, address) stays.
-                last_day.insert(key, day);
+                let key = (key.0, host_ids.get(key.1 as usize).copied().unwrap_or(u32::MAX));
+                let v = last_days.entry(key).or_insert(day);
+                *v = (*v).max(day);
             }
         }
         for (h, n) in hosts {
@@ -142,10 +149,24 @@ pub(super) fn write_batch(tx: &Connection, batch: &DayBatch, g: i64, rule_ids: &
             }
         }
     }
-    let mut last: Vec<(&[u8], String, i64)> =
-        last_day.into_iter().map(|((ip, h), day)| (batch.host(h), batch.key(ip), day)).collect();
-    last.sort_unstable();
-    for (h, a, day) in last {
+    Ok(())
+}
+
+/// Writes each address's last day per host of generation `g` to
+/// `host_addr`, in key order.
+pub(super) fn write_last_days(tx: &Connection, last: &LastDays, g: i64) -> rusqlite::Result<()> {
+    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
+    let no_host: &[u8] = &[];
+    let mut rows: Vec<(&[u8], String, i64)> = last
+        .days
+        .iter()
+        .map(|(&(ip, h), &day)| {
+            let host = last.hosts.get(h as usize).map_or(no_host, Vec::as_slice);
+            (host, super::batch::key_of(last.v6_prefix, ip), day)
+        })
+        .collect();
+    rows.sort_unstable();
+    for (h, a, day) in rows {
         host_addr.execute(params![h, a, day, g])?;
     }
     Ok(())
