@@ -15,9 +15,9 @@ use crate::source::journal::Journal;
 use crate::source::{self};
 use crate::state::{Record, State};
 use crate::store::batch::{Change, DayBatch, HistEvent};
-use crate::store::history::History;
 use crate::Error;
 
+use super::spill::Spiller;
 use super::{pipeline, Engine};
 
 /// What one [`Engine::ingest`] read and found. (The addresses that
@@ -43,8 +43,11 @@ impl Engine<'_> {
         let mut batch = Batch::default();
         // Addresses that reached the threshold; evaluate() sorts and dedups.
         let mut hot = Vec::new();
+        // Full history batches are written out on a thread of their own.
+        let mut spiller = Spiller::new(self.history.take(), self.history_err.take());
         if let Some(j) = cfg.journal.as_ref().filter(|_| !cfg.journal_auto || self.journal_runs()) {
-            let res = self.ingest_journal(j, clock, stats, &mut batch, &mut hot);
+            let res = self.ingest_journal(j, clock, stats, &mut batch, &mut hot, &mut spiller);
+            (self.history, self.history_err) = spiller.finish();
             self.keep_hot(hot);
             res?;
             if batch.progressed {
@@ -68,7 +71,7 @@ impl Engine<'_> {
                     clock: &mut *clock,
                     hot: &mut hot,
                     alarms: &mut batch.alarms,
-                    hist: self.history.as_mut().map(|h| (h, &mut self.day_batch, &mut self.history_err)),
+                    hist: spiller.on().then_some((&mut spiller, &mut self.day_batch)),
                 };
                 if source::is_stdin(log) {
                     let cell = std::cell::RefCell::new(&mut *scanner);
@@ -143,6 +146,7 @@ impl Engine<'_> {
             }
             Ok(())
         })();
+        (self.history, self.history_err) = spiller.finish();
         // Also after a failed read: cursors of files not read now stay
         // while they may be read later (see Tracker::finish).
         self.state.cursors = tracker.finish(&cfg.logs, cfg.rotated);
@@ -182,6 +186,7 @@ impl Engine<'_> {
         stats: &mut ScanStats,
         batch: &mut Batch,
         hot: &mut Vec<IpAddr>,
+        spiller: &mut Spiller,
     ) -> Result<(), Error> {
         let cfg = self.cfg;
         if self.scanners.is_empty() {
@@ -196,7 +201,7 @@ impl Engine<'_> {
             clock,
             hot,
             alarms: &mut batch.alarms,
-            hist: self.history.as_mut().map(|h| (h, &mut self.day_batch, &mut self.history_err)),
+            hist: spiller.on().then_some((spiller, &mut self.day_batch)),
         };
         batch.files = 1;
         let cursor = match &self.feed {
@@ -250,9 +255,8 @@ struct Sink<'a> {
     clock: &'a mut Clock,
     hot: &'a mut Vec<IpAddr>,
     alarms: &'a mut Vec<(IpAddr, Vec<u8>)>,
-    /// The history, its batch, and the first failure to write the batch
-    /// out while reading (reported by the save).
-    hist: Option<(&'a mut History, &'a mut DayBatch, &'a mut Option<Error>)>,
+    /// The history's writer and its batch (none without a history).
+    hist: Option<(&'a mut Spiller, &'a mut DayBatch)>,
 }
 
 impl Sink<'_> {
@@ -278,7 +282,7 @@ impl Sink<'_> {
         if ever_listed {
             self.alarms.push((ip, ev.user.unwrap_or_default().to_vec()));
         }
-        if let Some((db, h, failed)) = self.hist.as_mut() {
+        if let Some((spiller, h)) = self.hist.as_mut() {
             let host = ev.host;
             let e = HistEvent { what: ev.what, addr: ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
             h.add_event(&e);
@@ -287,10 +291,8 @@ impl Sink<'_> {
             }
             // Memory stays flat: a full batch goes into the step's open
             // transaction (committed by the save, with the state).
-            if h.is_full() && failed.is_none() {
-                if let Err(e) = super::persist::spill(db, h, self.state.meta.generation + 1) {
-                    **failed = Some(e);
-                }
+            if h.is_full() {
+                spiller.spill(h, self.state.meta.generation + 1);
             }
         }
     }

@@ -13,6 +13,7 @@ mod includes;
 pub mod ingest;
 mod persist;
 mod pipeline;
+mod spill;
 use persist::open_history;
 
 pub use persist::nothing_new;

@@ -80,7 +80,6 @@ impl Engine<'_> {
     /// into place; returns the generation the state is to carry (past the
     /// history's when it is ahead: [`History::begin_step`]).
     fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
-        let Some(h) = self.history.as_mut() else { return Ok(generation) };
         if let Some(e) = self.history_err.take() {
             // What was written out while reading was rolled back with it,
             // and the state is not saved: `sync` stops, and its next run
@@ -89,6 +88,7 @@ impl Engine<'_> {
             self.day_batch.clear();
             return Err(e);
         }
+        let Some(h) = self.history.as_mut() else { return Ok(generation) };
         let generation = h.begin_step(generation)?;
         h.write(&self.day_batch)?;
         h.commit()?;

@@ -249,6 +249,15 @@ impl DayBatch {
         self.keys = 0;
     }
 
+    /// Takes the host ids and IPv6 prefix of `other`, whose counts go
+    /// elsewhere: what a batch that continues `other` needs.
+    pub fn take_hosts_of(&mut self, other: &DayBatch) {
+        self.v6_prefix = other.v6_prefix;
+        self.hosts.clone_from(&other.hosts);
+        self.host_ids.clone_from(&other.host_ids);
+        self.last_host = other.last_host;
+    }
+
     /// The id of reporting host `name`.
     pub fn host_id(&mut self, name: &[u8]) -> u32 {
         // Most logs come from one host: the last one first, without hashing.
