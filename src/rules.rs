@@ -144,7 +144,11 @@ pub enum Spared {
 /// one read of a whole log would then decide differently from `watch`
 /// reading it line by line.
 pub fn count(state: &mut State, policy: &Policy, what: What, ip: IpAddr, user: Option<&[u8]>, n: u32, t: i64) -> bool {
-    let rec = state.record(ip);
+    count_into(state.record(ip), policy, what, user, n, t)
+}
+
+/// [`count`] into the record at hand.
+pub fn count_into(rec: &mut Record, policy: &Policy, what: What, user: Option<&[u8]>, n: u32, t: i64) -> bool {
     let attack = matches!(what, What::Attack(_));
     let waiting = attack && rec.listed.is_none() && qualifies(rec, policy);
     let keep = if waiting { 0 } else { policy.threshold.max(1) as usize };

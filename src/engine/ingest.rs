@@ -264,21 +264,23 @@ impl Sink<'_> {
         let t = self.clock.resolve(ev.stamp);
         // IPv6 counts per --ipv6-prefix network.
         let ip = self.cfg.policy.key(ev.ip);
-        let new = self.hist.is_some() && !self.state.records.contains_key(&ip);
-        if rules::count(self.state, &self.cfg.policy, ev.what, ip, ev.user, ev.count, t) {
+        let host = self.state.host_id(ev.host);
+        // One lookup of the record for all that follows.
+        let (rec, new) = match self.state.records.entry(ip) {
+            std::collections::hash_map::Entry::Occupied(o) => (o.into_mut(), false),
+            std::collections::hash_map::Entry::Vacant(v) => (v.insert(Record::default()), true),
+        };
+        if rules::count_into(rec, &self.cfg.policy, ev.what, ev.user, ev.count, t) {
             self.hot.push(ip);
         }
+        let ever_listed = ev.what == What::Login && (rec.was_listed || rec.listed.is_some());
         // Which host reported it, and when that host was last heard of.
-        if let Some(id) = self.state.host_id(ev.host) {
+        if let Some(id) = host {
+            rec.add_host(id);
             let h = &mut self.state.hosts[id as usize];
             h.seen = h.seen.max(t);
             h.events += u64::from(ev.count);
-            if let Some(r) = self.state.records.get_mut(&ev.ip) {
-                r.add_host(id);
-            }
         }
-        let banned = |r: &Record| r.was_listed || r.listed.is_some();
-        let ever_listed = ev.what == What::Login && self.state.records.get(&ip).is_some_and(banned);
         if ever_listed {
             self.alarms.push((ip, ev.user.unwrap_or_default().to_vec()));
         }
@@ -286,7 +288,7 @@ impl Sink<'_> {
             let host = ev.host;
             let e = HistEvent { what: ev.what, addr: ip, user: ev.user, time: t, host, count: ev.count, ever_listed };
             h.add_event(&e);
-            if new && self.state.records.contains_key(&ip) {
+            if new {
                 h.add_change(ip, Change::FirstSeen, t);
             }
             // Memory stays flat: a full batch goes into the step's open

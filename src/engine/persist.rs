@@ -19,9 +19,11 @@ use crate::Error;
 impl Engine<'_> {
     /// Writes the state file when it changed, or when what the next run
     /// needs to skip work (its meta line) changed. The history of the step
-    /// is written first ([`Engine::record_history`]), so that a crash
-    /// between the two leaves the history one generation ahead, never
-    /// behind.
+    /// (what was not written out while reading, see `DayBatch::is_full`)
+    /// is written and committed on a thread while the state file is
+    /// written, and the state file renamed into place only after the
+    /// commit, so that a crash between the two leaves the history one
+    /// generation ahead, never behind.
     pub fn save(&mut self) -> Result<(), Error> {
         if self.open != Open::Write {
             return Ok(());
@@ -40,46 +42,6 @@ impl Engine<'_> {
         if !self.dirty && meta == self.state.meta {
             return Ok(());
         }
-        meta.generation = self.record_history(meta.generation + 1)?;
-        let meta_generation = meta.generation;
-        delay_save();
-        let before = std::mem::replace(&mut self.state.meta, meta);
-        let path = &self.cfg.output.state;
-        let written = (|| {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.exists() {
-                    fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
-                    let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-                }
-            }
-            store::write_atomic_with(path, 0o600, &mut |w| statefile::render_to(&self.state, w))
-        })();
-        if let Err(e) = written {
-            // The history holds this generation, the state file the one
-            // before: the next save applies this generation again, adding
-            // what came since to what was committed (a rerun after a crash
-            // from the older state's cursors replaces it all).
-            if let Some(h) = self.history.as_mut() {
-                h.unsaved = Some(meta_generation);
-            }
-            self.state.meta.generation = before.generation;
-            return Err(e);
-        }
-        if let Some(h) = self.history.as_mut() {
-            h.unsaved = None;
-        }
-        self.state_seen = FileId::of(path);
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Writes what this engine gathered since the last save to the
-    /// history as `generation` (the step's one transaction, begun already
-    /// when the batch was written out while reading: see
-    /// `DayBatch::is_full`), before the state file carrying it is renamed
-    /// into place; returns the generation the state is to carry (past the
-    /// history's when it is ahead: [`History::begin_step`]).
-    fn record_history(&mut self, generation: u64) -> Result<u64, Error> {
         if let Some(e) = self.history_err.take() {
             // What was written out while reading was rolled back with it,
             // and the state is not saved: `sync` stops, and its next run
@@ -88,14 +50,96 @@ impl Engine<'_> {
             self.day_batch.clear();
             return Err(e);
         }
-        let Some(h) = self.history.as_mut() else { return Ok(generation) };
-        let generation = h.begin_step(generation)?;
-        h.write(&self.day_batch)?;
-        h.commit()?;
-        // Committed: should the state file fail, the next save adds to
-        // this generation what comes since (History::unsaved).
-        self.day_batch.clear();
-        Ok(generation)
+        // The generation the history writes (past the held one when it is
+        // ahead: History::begin_step) is the one the state is to carry.
+        if let Some(h) = self.history.as_mut() {
+            meta.generation = h.begin_step(meta.generation + 1)?;
+        } else {
+            meta.generation += 1;
+        }
+        let meta_generation = meta.generation;
+        let before = std::mem::replace(&mut self.state.meta, meta);
+        let path = &self.cfg.output.state;
+        let state = &self.state;
+        let batch = &self.day_batch;
+        let hist_path = self.history.as_ref().map(|h| h.path().to_path_buf()).unwrap_or_default();
+        // The history's last part and its commit run beside the writing
+        // of the state file, which is renamed into place only after the
+        // commit: a crash between the two leaves the history one
+        // generation ahead, never behind.
+        let (written, history_failed) = std::thread::scope(|s| {
+            let mut job = self.history.as_mut().map(|h| {
+                s.spawn(move || -> Result<(), Error> {
+                    h.write(batch)?;
+                    h.commit()
+                })
+            });
+            let mut history: Option<Result<(), ()>> = None;
+            let wait = |job: &mut Option<std::thread::ScopedJoinHandle<'_, Result<(), Error>>>| {
+                job.take().map(|j| {
+                    j.join().unwrap_or_else(|_| {
+                        Err(Error::History {
+                            path: hist_path.clone(),
+                            msg: "the thread committing it stopped unexpectedly".into(),
+                        })
+                    })
+                })
+            };
+            let written = (|| {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    if !dir.exists() {
+                        fs::create_dir_all(dir).map_err(|err| Error::Output { path: dir.to_path_buf(), err })?;
+                        let _ = fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+                    }
+                }
+                store::write_atomic_then(path, 0o600, &mut |w| statefile::render_to(state, w), &mut || {
+                    let r = wait(&mut job).unwrap_or(Ok(()));
+                    if r.is_ok() {
+                        delay_save();
+                    }
+                    history = Some(r.as_ref().map_err(|_| ()).copied());
+                    r
+                })
+            })();
+            // Whether the history failed (its error is then the one
+            // `written` carries), waiting for it here when the state file
+            // failed before it was waited for.
+            let failed = match history {
+                Some(r) => r.is_err(),
+                None => match wait(&mut job) {
+                    Some(Err(e)) => return (Err(e), true),
+                    _ => false,
+                },
+            };
+            (written, failed)
+        });
+        match written {
+            // The history failed (and was rolled back): nothing of the step
+            // is kept.
+            Err(e) if history_failed => {
+                self.state.meta = before;
+                return Err(e);
+            }
+            Err(e) => {
+                // The history holds this generation, the state file the one
+                // before: the next save applies this generation again, adding
+                // what came since to what was committed (a rerun after a crash
+                // from the older state's cursors replaces it all).
+                if let Some(h) = self.history.as_mut() {
+                    h.unsaved = Some(meta_generation);
+                }
+                self.day_batch.clear();
+                self.state.meta.generation = before.generation;
+                return Err(e);
+            }
+            Ok(()) => self.day_batch.clear(),
+        }
+        if let Some(h) = self.history.as_mut() {
+            h.unsaved = None;
+        }
+        self.state_seen = FileId::of(path);
+        self.dirty = false;
+        Ok(())
     }
 }
 

@@ -69,7 +69,10 @@ impl Spiller {
             Ok(t) => self.running = Some(t),
             // No thread to be had: the part is lost with the history
             // itself, which went with the closure; said at the save.
-            Err(e) => self.failed = Some(Error::History { path: self.path.clone(), msg: format!("no thread to write it: {e}") }),
+            Err(e) => {
+                self.failed =
+                    Some(Error::History { path: self.path.clone(), msg: format!("no thread to write it: {e}") })
+            }
         }
     }
 

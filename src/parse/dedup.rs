@@ -32,7 +32,7 @@
 //! counted once more.
 
 /// The most line hashes remembered.
-pub const DEDUP_MAX: usize = 64 * 1024;
+pub const DEDUP_MAX: usize = 16 * 1024;
 /// The newest hashes kept in the state file between runs: a resend after
 /// a collector restart repeats the sender's window of unacknowledged
 /// lines (RELP: a few hundred), journal-upload the entry at its cursor.

@@ -119,6 +119,20 @@ pub fn write_atomic_with(
     new_mode: u32,
     fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), Error> {
+    write_atomic_then(path, new_mode, fill, &mut || Ok(()))
+}
+
+/// [`write_atomic_with`], renaming the new file into place only once
+/// `before` succeeded, which runs when the content is on disk in its temp
+/// file; when it fails, its error is returned and the temp file removed.
+/// (The state file waits so for the history's commit, which runs beside
+/// its writing.)
+pub fn write_atomic_then(
+    path: &Path,
+    new_mode: u32,
+    fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    before: &mut dyn FnMut() -> Result<(), Error>,
+) -> Result<(), Error> {
     let out = |err| Error::Output { path: path.to_path_buf(), err };
     let dir = parent(path);
     trust::check_dir(path)?;
@@ -137,6 +151,7 @@ pub fn write_atomic_with(
     }
     tmp.as_file().set_permissions(Permissions::from_mode(mode)).map_err(out)?;
     tmp.as_file().sync_all().map_err(out)?;
+    before()?;
     tmp.persist(path).map_err(|e| out(e.error))?;
     sync_dir(dir).map_err(out)
 }
