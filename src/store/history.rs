@@ -132,11 +132,14 @@ pub struct History {
     last_days: LastDays,
 }
 
+/// (address, host id) to a day.
+pub(super) type LastDayMap = std::collections::HashMap<(std::net::IpAddr, u32), i64, foldhash::fast::RandomState>;
+
 /// (address, host id into `hosts`) to the last day the open transaction
 /// wrote for it, and the IPv6 prefix its addresses were folded at.
 #[derive(Default)]
 pub(super) struct LastDays {
-    pub(super) days: std::collections::HashMap<(std::net::IpAddr, u32), i64, foldhash::fast::RandomState>,
+    pub(super) days: LastDayMap,
     pub(super) hosts: Vec<Vec<u8>>,
     pub(super) v6_prefix: u8,
 }

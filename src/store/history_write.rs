@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::batch::{Change, Counts, DayBatch};
-use super::history::{LastDays, TOP_USERS};
+use super::history::{LastDayMap, LastDays, TOP_USERS};
 
 /// The upsert of a counter row of generation `?g`: the value before `g`
 /// goes to `prev` the first time `g` writes the row.
@@ -71,7 +71,7 @@ pub(super) fn write_batch(
     batch: &DayBatch,
     g: i64,
     rule_ids: &[i64],
-    (host_ids, last_days): (&[u32], &mut HashMap<(IpAddr, u32), i64, foldhash::fast::RandomState>),
+    (host_ids, last_days): (&[u32], &mut LastDayMap),
 ) -> rusqlite::Result<()> {
     let mut rule = tx.prepare_cached(UP_RULE)?;
     let mut hour = tx.prepare_cached(UP_HOUR)?;
