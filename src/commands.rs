@@ -124,7 +124,7 @@ pub fn ban(cfg: &Config, a: &BanArgs) -> Result<(), Error> {
     change(cfg, |engine, now| {
         let reason = a.reason.clone().unwrap_or_else(|| "banned by hand".into());
         until = a.duration.map(|d| now.saturating_add(d));
-        engine.state.manual.insert(net, Manual { since: now, until, reason });
+        engine.state.manual.insert(net, Manual { since: now, until, reason: reason.into() });
         Ok(true)
     })?;
     info!("banned {net}{}", until.map(|u| format!(" until {}", iso(u))).unwrap_or_default());

@@ -123,7 +123,7 @@ mod tests {
     fn a_manual_ban_covers_an_address_exactly_when_it_contains_it() {
         let mut manual = BTreeMap::new();
         for n in ["192.0.2.0/24", "198.51.100.7/32", "2001:db8:1::/48", "2001:db8::5/128", "10.0.0.0/8"] {
-            manual.insert(n.parse::<Net>().unwrap(), Manual { since: 0, until: None, reason: String::new() });
+            manual.insert(n.parse::<Net>().unwrap(), Manual { since: 0, until: None, reason: "".into() });
         }
         let banned = Banned::new(&manual);
         for a in [

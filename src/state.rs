@@ -187,7 +187,8 @@ pub struct Manual {
     pub since: i64,
     /// When it lapses (`--for`); never when `None`.
     pub until: Option<i64>,
-    pub reason: String,
+    /// Shared: the entries taken in from the list file all have one.
+    pub reason: std::sync::Arc<str>,
 }
 
 /// What a run needs to tell, without reading the records, that nothing

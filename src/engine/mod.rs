@@ -327,6 +327,7 @@ impl<'c> Engine<'c> {
         // out of order.
         let mut walk = self.state.published.iter().flatten().peekable();
         let mut prev: Option<&Net> = None;
+        let mut reason: Option<std::sync::Arc<str>> = None;
         for net in &current.entries {
             let own = match &self.state.published {
                 Some(set) if prev.is_some_and(|p| p > net) => set.contains(net),
@@ -349,8 +350,8 @@ impl<'c> Engine<'c> {
                 warn!("{}: {e}: dropped (`badguys ban --force {net}` lists it)", self.cfg.output.out.display());
                 continue;
             }
-            let reason = format!("found in {}", self.cfg.output.out.display());
-            self.state.manual.insert(*net, Manual { since: now, until: None, reason });
+            let reason = reason.get_or_insert_with(|| format!("found in {}", self.cfg.output.out.display()).into());
+            self.state.manual.insert(*net, Manual { since: now, until: None, reason: reason.clone() });
             n += 1;
         }
         if n > 0 {

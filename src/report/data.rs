@@ -230,7 +230,12 @@ impl Data {
         d.manual = st
             .manual
             .iter()
-            .map(|(n, m)| ManualRow { net: n.to_string(), since: m.since, until: m.until, reason: m.reason.clone() })
+            .map(|(n, m)| ManualRow {
+                net: n.to_string(),
+                since: m.since,
+                until: m.until,
+                reason: m.reason.to_string(),
+            })
             .collect();
 
         // The alarm from the state: listed once, logged in since.

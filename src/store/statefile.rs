@@ -7,6 +7,7 @@
 //! meta    due=-  policy=9f86d081884c7d65  out=120,1727793800000000000  stale=0  gen=12  published=1
 //! addr    198.51.100.7  first=1727793771  last=1727793800  hits=invalid-user:3,kex-reset:1  recent=1727793771,…  users=admin,te%20st  logins=0  login=0  listed=1727793800  was=1
 //! manual  203.0.113.0/24  since=1727793000  until=-  reason=imported%20from%20/etc/badguys
+//! manual  203.0.113.9  since=1727793000  until=-  same=1
 //! published  198.51.100.7
 //! host    web1  seen=1727793800
 //! include /etc/badguys.fleet  serial=1727793700  time=1727793700  loaded=1727793760  key=9f86d081884c7d65  nets=192.0.2.9,2001:db8::/48
@@ -18,7 +19,9 @@
 //! Fields are tab-separated `key=value` pairs after the kind and the key;
 //! unknown kinds and keys are ignored, so fields can be added (`gen=` and
 //! `published=` of the meta line read as 0 and "not recorded" when
-//! missing). `published` lines, the set last published, `host` lines (the
+//! missing). `same=1` on a `manual` line stands for the reason of the
+//! `manual` line before it (the entries found in the list file share one).
+//! `published` lines, the set last published, `host` lines (the
 //! host table: an `addr` line's `hosts=0,3` are indexes into it, in file
 //! order), `include` lines (the last good copy of each included list) and
 //! the `dedupkey` and `dedup` lines (the secret key of the duplicate
@@ -37,6 +40,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::addr::{parse_ip, Net};
 use crate::source::{Cursor, FileId};
@@ -114,6 +118,8 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
     // Whether a `dedupkey` line came before the `dedup` line.
     let mut keyed = false;
     let mut ended = false;
+    // The reason of the last `manual` line, which `same=1` repeats.
+    let mut last_reason = None;
     for (i, line) in lines {
         let n = i + 1;
         let bad = |m: String| Corrupt::Line(n, m);
@@ -145,7 +151,7 @@ pub fn parse(bytes: &[u8]) -> Result<State, Corrupt> {
             }
             "manual" => {
                 let net: Net = f.next().unwrap_or_default().parse().map_err(|e| bad(format!("bad network: {e}")))?;
-                st.manual.insert(net, manual(f).map_err(bad)?);
+                st.manual.insert(net, manual(f, &mut last_reason).map_err(bad)?);
                 count += 1;
             }
             "published" => {
@@ -321,13 +327,25 @@ fn included<'a>(f: impl Iterator<Item = &'a str>) -> Result<Included, String> {
     Ok(i)
 }
 
-fn manual<'a>(f: impl Iterator<Item = &'a str>) -> Result<Manual, String> {
-    let mut m = Manual { since: 0, until: None, reason: String::new() };
+/// A `manual` line; `last` is the reason of the one before, which
+/// `same=1` stands for (and which an equal `reason=` shares).
+fn manual<'a>(f: impl Iterator<Item = &'a str>, last: &mut Option<(String, Arc<str>)>) -> Result<Manual, String> {
+    let mut m = Manual { since: 0, until: None, reason: "".into() };
     for (k, v) in fields(f) {
         match k {
             "since" => m.since = num(k, v)?,
             "until" => m.until = opt_num(k, v)?,
-            "reason" => m.reason = String::from_utf8_lossy(&unescape(v)?).into_owned(),
+            "reason" => {
+                m.reason = match last {
+                    Some((raw, r)) if raw == v => r.clone(),
+                    _ => {
+                        let r: Arc<str> = String::from_utf8_lossy(&unescape(v)?).into();
+                        *last = Some((v.to_string(), r.clone()));
+                        r
+                    }
+                }
+            }
+            "same" if v == "1" => m.reason = last.as_ref().map_or_else(|| "".into(), |(_, r)| r.clone()),
             _ => {}
         }
     }
@@ -433,9 +451,9 @@ pub fn render_to(st: &State, out: &mut dyn std::io::Write) -> std::io::Result<()
         super::record_line::render(&mut s, ip, r);
         w.maybe(&mut s)?;
     }
-    // Manual bans taken in from the list file share one reason: escaped
-    // once, then copied.
-    let mut last: Option<(&str, Vec<u8>)> = None;
+    // Manual bans taken in from the list file share one reason: written
+    // once, then `same=1` (a million of them made half the file).
+    let mut last: Option<&str> = None;
     for (net, m) in &st.manual {
         s.extend_from_slice(b"manual\t");
         push_net(&mut s, *net);
@@ -443,14 +461,12 @@ pub fn render_to(st: &State, out: &mut dyn std::io::Write) -> std::io::Result<()
         push_i64(&mut s, m.since);
         s.extend_from_slice(b"\tuntil=");
         opt_into(&mut s, m.until);
-        s.extend_from_slice(b"\treason=");
-        match &last {
-            Some((r, escaped)) if *r == m.reason => s.extend_from_slice(escaped),
-            _ => {
-                let start = s.len();
-                escape_into(&mut s, m.reason.as_bytes());
-                last = Some((&m.reason, s[start..].to_vec()));
-            }
+        if last == Some(&*m.reason) {
+            s.extend_from_slice(b"\tsame=1");
+        } else {
+            s.extend_from_slice(b"\treason=");
+            escape_into(&mut s, m.reason.as_bytes());
+            last = Some(&m.reason);
         }
         s.push(b'\n');
         w.maybe(&mut s)?;

@@ -341,7 +341,7 @@ fn render_matches_the_format_based_reference() {
         r.was_listed = i % 3 == 0;
         r.hosts = (0..i as u16 % 4).collect();
     }
-    st.manual.insert("2001:db8::/32".parse().unwrap(), Manual { since: -5, until: None, reason: String::new() });
+    st.manual.insert("2001:db8::/32".parse().unwrap(), Manual { since: -5, until: None, reason: "".into() });
     st.includes.insert("/etc/x".into(), Included { serial: None, time: 1, loaded: 2, key: None, nets: vec![] });
     let want = render_reference(&st);
     assert_eq!(String::from_utf8_lossy(&render(&st)), String::from_utf8_lossy(&want));
@@ -456,4 +456,26 @@ fn a_state_past_one_chunk_is_written_in_chunks_with_one_checksum() {
     let p = dir.path().join("state");
     crate::store::write_atomic_with(&p, 0o600, &mut |w| render_to(&st, w)).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), text);
+}
+
+#[test]
+fn manual_bans_sharing_a_reason_write_it_once_and_read_it_back_shared() {
+    let mut st = sample();
+    let nets: Vec<Net> =
+        ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.9"].iter().map(|n| n.parse().unwrap()).collect();
+    let shared: std::sync::Arc<str> = "found in /etc/badguys".into();
+    for n in &nets[..3] {
+        st.manual.insert(*n, Manual { since: 1, until: None, reason: shared.clone() });
+    }
+    st.manual.insert(nets[3], Manual { since: 1, until: None, reason: "by hand".into() });
+    let text = render(&st);
+    let s = String::from_utf8_lossy(&text);
+    assert_eq!(s.matches("reason=found%20in%20/etc/badguys").count(), 1, "{s}");
+    assert_eq!(s.matches("\tsame=1").count(), 2, "{s}");
+    let back = parse(&text).unwrap();
+    assert_eq!(back.manual, st.manual);
+    // One allocation for the three.
+    let r = |i: usize| back.manual[&nets[i]].reason.clone();
+    assert!(std::sync::Arc::ptr_eq(&r(0), &r(1)) && std::sync::Arc::ptr_eq(&r(1), &r(2)));
+    assert_eq!(&*r(3), "by hand");
 }
