@@ -181,6 +181,15 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 pub struct Lock {
     _flock: Flock<File>,
     pub path: PathBuf,
+    /// When it was taken: how long it was held is logged (debug) when it
+    /// is let go.
+    since: Instant,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        tracing::debug!("{}: lock held {} ms", self.path.display(), self.since.elapsed().as_millis());
+    }
 }
 
 impl Lock {
@@ -242,7 +251,7 @@ pub fn lock(out: &Path, timeout: Duration) -> Result<Lock, Error> {
     let mut file = trust::open_lock(&path)?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(flock) => return Ok(Lock { _flock: flock, path }),
+            Ok(flock) => return Ok(Lock { _flock: flock, path, since: Instant::now() }),
             Err((f, nix::errno::Errno::EWOULDBLOCK)) | Err((f, nix::errno::Errno::EINTR)) => {
                 if started.elapsed() >= timeout {
                     return Err(Error::Busy { lock: path, secs: timeout.as_secs() });
