@@ -4,7 +4,7 @@
 //! write it), the undo of a generation to replace it, and retention. The
 //! transaction around them is [`super::history::History::begin`]'s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -82,8 +82,7 @@ pub(super) fn write_batch(
     let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
     let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
     let mut login = tx.prepare_cached(UP_LOGIN)?;
-    let mut user_exists = tx.prepare_cached("SELECT 1 FROM user_day WHERE day = ?1 AND user = ?2")?;
-    let mut users_of_day = tx.prepare_cached("SELECT count(*) FROM user_day WHERE day = ?1")?;
+    let mut day_users = tx.prepare_cached("SELECT user FROM user_day WHERE day = ?1")?;
     for (&day, d) in &batch.days {
         for (r, n) in d.rules() {
             rule.execute(params![day, r, n as i64, g])?;
@@ -130,23 +129,26 @@ pub(super) fn write_batch(
         // The most tried first: they are the ones kept when the day fills.
         let mut users: Vec<(&Vec<u8>, u64)> = d.users.iter().map(|(u, &n)| (u, n)).collect();
         users.sort_unstable_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(y.0)));
-        if d.users_rest > 0 {
-            rest.execute(params![day, d.users_rest as i64, g])?;
-        }
-        let mut count: Option<usize> = None;
-        for (u, n) in users {
-            let exists = user_exists.query_row(params![day, u], |_| Ok(())).optional()?.is_some();
-            let c = match count {
-                Some(c) => c,
-                None => users_of_day.query_row([day], |r| r.get::<_, i64>(0))? as usize,
-            };
-            if exists || c < TOP_USERS {
-                user.execute(params![day, u, n as i64, g])?;
-                count = Some(c + usize::from(!exists));
-            } else {
-                count = Some(c);
-                rest.execute(params![day, n as i64, g])?;
+        // The names the day holds already, asked once: a name joins them
+        // while there is room; the events of the others are summed into
+        // `user_rest` in one upsert.
+        let mut rest_n = d.users_rest;
+        if !users.is_empty() {
+            let mut known: HashSet<Vec<u8>, foldhash::fast::RandomState> =
+                day_users.query_map([day], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<_, _>>()?;
+            for (u, n) in users {
+                if known.contains(u.as_slice()) {
+                    user.execute(params![day, u, n as i64, g])?;
+                } else if known.len() < TOP_USERS {
+                    user.execute(params![day, u, n as i64, g])?;
+                    known.insert(u.clone());
+                } else {
+                    rest_n += n;
+                }
             }
+        }
+        if rest_n > 0 {
+            rest.execute(params![day, rest_n as i64, g])?;
         }
     }
     Ok(())
