@@ -170,24 +170,22 @@ impl Day {
     }
 }
 
-/// [`DayBatch::key`] of `ip` at `v6_prefix`, appended to `out`.
-fn key_into(v6_prefix: u8, ip: IpAddr, out: &mut String) {
-    use std::fmt::Write;
-    let ip = crate::addr::canonical(ip);
-    let _ = match ip {
-        IpAddr::V6(_) if v6_prefix < 128 => match Net::new(ip, v6_prefix) {
-            Ok(n) => write!(out, "{n}"),
-            Err(_) => write!(out, "{ip}"),
-        },
-        _ => write!(out, "{ip}"),
-    };
-}
-
-/// [`DayBatch::key`] of `ip` at `v6_prefix`.
+/// [`DayBatch::key`] of `ip` at `v6_prefix`: as `Display` writes the
+/// address (or, for IPv6 folded, the network), by `textout`, not
+/// `core::fmt`, which was 9% of a first sync's instructions.
 pub fn key_of(v6_prefix: u8, ip: IpAddr) -> String {
-    let mut s = String::new();
-    key_into(v6_prefix, ip, &mut s);
-    s
+    use crate::store::textout::{push_ip, push_net};
+    let ip = crate::addr::canonical(ip);
+    let mut b = Vec::with_capacity(16);
+    match ip {
+        IpAddr::V6(_) if v6_prefix < 128 => match Net::new(ip, v6_prefix) {
+            Ok(n) => push_net(&mut b, n),
+            Err(_) => push_ip(&mut b, ip),
+        },
+        _ => push_ip(&mut b, ip),
+    }
+    // Digits, hex, dots, colons and a slash: always UTF-8.
+    String::from_utf8(b).unwrap_or_default()
 }
 
 /// One event as the engine sees it, in plain types: the history's input.

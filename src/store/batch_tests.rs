@@ -121,3 +121,29 @@ fn user_names_and_keys_are_bounded() {
     assert!(b.is_empty() && !b.is_full());
     assert_eq!(b.host(0), b"h");
 }
+
+#[test]
+fn keys_are_written_as_display_writes_them() {
+    use std::fmt::Write;
+    for (a, prefix) in [
+        ("192.0.2.7", 128),
+        ("0.0.0.0", 128),
+        ("255.255.255.255", 64),
+        ("2001:db8::1", 128),
+        ("2001:db8:0:0:1:0:0:1", 128),
+        ("::ffff:192.0.2.9", 128),
+        ("::1", 128),
+        ("2001:db8:aa:bb:cc:dd:ee:ff", 64),
+        ("2001:db8:aa:bb:cc:dd:ee:ff", 48),
+        ("2001:db8:aa:bb:cc:dd:ee:ff", 1),
+    ] {
+        let ip: IpAddr = a.parse().unwrap();
+        let c = crate::addr::canonical(ip);
+        let mut want = String::new();
+        let _ = match c {
+            IpAddr::V6(_) if prefix < 128 => write!(want, "{}", Net::new(c, prefix).unwrap()),
+            _ => write!(want, "{c}"),
+        };
+        assert_eq!(key_of(prefix, ip), want, "{a}/{prefix}");
+    }
+}
