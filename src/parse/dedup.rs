@@ -229,10 +229,10 @@ fn words(mut h: u64, part: &[u8]) -> u64 {
         w.copy_from_slice(c);
         h = step(h, u64::from_le_bytes(w));
     }
-    let rest = chunks.remainder();
-    let mut w = [0u8; 8];
-    w[..rest.len()].copy_from_slice(rest);
-    h = step(h, u64::from_le_bytes(w));
+    // The tail as a little-endian word, without a call to memcpy (a host
+    // name is often shorter than eight bytes).
+    let w = chunks.remainder().iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+    h = step(h, w);
     step(h, part.len() as u64)
 }
 

@@ -135,6 +135,12 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// reused pid cannot complete a stale pair.
 const KEX_WINDOW: u64 = 1 << 20;
 const KEX_PENDING_MAX: usize = 16 * 1024;
+/// The pending kex errors are swept of those past [`KEX_WINDOW`] once they
+/// are this many (or twice as many as the last sweep left): a kex error
+/// that no reset follows would otherwise stay until the map held
+/// [`KEX_PENDING_MAX`], and a map that size misses the cache on the lookup
+/// every sshd message makes.
+const KEX_SWEEP: usize = 1024;
 
 /// The last event emitted, for `last message repeated N times`.
 #[derive(Debug)]
@@ -167,6 +173,8 @@ pub struct Scanner {
     rules: RuleSet,
     finder: AhoCorasick,
     kex: HashMap<(u64, u32), u64, foldhash::fast::RandomState>,
+    /// How many pending kex errors make the next sweep ([`KEX_SWEEP`]).
+    kex_sweep: usize,
     kex_bare: Option<u64>,
     last: Option<Last>,
     offset: u64,
@@ -200,6 +208,7 @@ impl Scanner {
             rules,
             finder,
             kex: HashMap::default(),
+            kex_sweep: KEX_SWEEP,
             kex_bare: None,
             last: None,
             offset: 0,
@@ -226,6 +235,7 @@ impl Scanner {
     /// prefilter: as good as new, without building it again.
     pub fn reset(&mut self) {
         self.kex.clear();
+        self.kex_sweep = KEX_SWEEP;
         self.kex_bare = None;
         self.last = None;
         self.offset = 0;
@@ -446,12 +456,13 @@ impl Scanner {
             self.kex_bare = Some(ctx.end);
             return;
         }
-        if self.kex.len() >= KEX_PENDING_MAX {
+        if self.kex.len() >= self.kex_sweep {
             let now = ctx.start;
             self.kex.retain(|_, e| now.saturating_sub(*e) <= KEX_WINDOW);
             if self.kex.len() >= KEX_PENDING_MAX {
                 self.kex.clear();
             }
+            self.kex_sweep = (2 * self.kex.len()).clamp(KEX_SWEEP, KEX_PENDING_MAX);
         }
         self.kex.insert(kex_key(ctx), ctx.end);
     }
