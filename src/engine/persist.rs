@@ -63,27 +63,32 @@ impl Engine<'_> {
         let state = &self.state;
         let batch = &self.day_batch;
         let hist_path = self.history.as_ref().map(|h| h.path().to_path_buf()).unwrap_or_default();
-        // The history's last part and its commit run beside the writing
-        // of the state file, which is renamed into place only after the
-        // commit: a crash between the two leaves the history one
-        // generation ahead, never behind.
+        // A big last part and its commit run beside the writing of the
+        // state file (a small one, as a timer run's or a watch step's, is
+        // written first, on this thread: a thread per save grew watch's
+        // resident memory by a malloc arena); the state file is renamed
+        // into place only after the commit either way: a crash between the
+        // two leaves the history one generation ahead, never behind.
+        let threaded = batch.keys() >= THREADED_KEYS;
         let (written, history_failed) = std::thread::scope(|s| {
-            let mut job = self.history.as_mut().map(|h| {
-                s.spawn(move || -> Result<(), Error> {
+            let mut job = match self.history.as_mut() {
+                Some(h) if threaded => Job::Running(s.spawn(move || -> Result<(), Error> {
                     h.write(batch)?;
                     h.commit()
-                })
-            });
+                })),
+                Some(h) => Job::Done(h.write(batch).and_then(|()| h.commit())),
+                None => Job::None,
+            };
             let mut history: Option<Result<(), ()>> = None;
-            let wait = |job: &mut Option<std::thread::ScopedJoinHandle<'_, Result<(), Error>>>| {
-                job.take().map(|j| {
-                    j.join().unwrap_or_else(|_| {
-                        Err(Error::History {
-                            path: hist_path.clone(),
-                            msg: "the thread committing it stopped unexpectedly".into(),
-                        })
+            let wait = |job: &mut Job<'_>| match std::mem::replace(job, Job::None) {
+                Job::None => None,
+                Job::Done(r) => Some(r),
+                Job::Running(j) => Some(j.join().unwrap_or_else(|_| {
+                    Err(Error::History {
+                        path: hist_path.clone(),
+                        msg: "the thread committing it stopped unexpectedly".into(),
                     })
-                })
+                })),
             };
             let written = (|| {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -141,6 +146,18 @@ impl Engine<'_> {
         self.dirty = false;
         Ok(())
     }
+}
+
+/// Keys of a history batch from which its last part and commit run on a
+/// thread beside the writing of the state file.
+const THREADED_KEYS: usize = 4096;
+
+/// The history's last part and commit during a save: none (no history),
+/// done already on the saving thread, or running beside it.
+enum Job<'scope> {
+    None,
+    Done(Result<(), Error>),
+    Running(std::thread::ScopedJoinHandle<'scope, Result<(), Error>>),
 }
 
 /// Writes the engine's batch into the step's open history transaction

@@ -239,6 +239,11 @@ impl DayBatch {
         self.days.is_empty()
     }
 
+    /// Keys held: address and host pairs, changes, user names, logins.
+    pub fn keys(&self) -> usize {
+        self.keys
+    }
+
     /// Whether the batch holds [`SPILL_KEYS`] keys: time to write it out.
     pub fn is_full(&self) -> bool {
         self.keys >= spill_keys()
