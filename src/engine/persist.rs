@@ -79,7 +79,9 @@ impl Engine<'_> {
                 Some(h) => Job::Done(h.write(batch).and_then(|()| h.commit())),
                 None => Job::None,
             };
-            let mut history: Option<Result<(), ()>> = None;
+            // Whether the hook below waited for the history, and whether it
+            // had failed (its error is then the one `written` carries).
+            let (mut waited, mut failed) = (false, false);
             let wait = |job: &mut Job<'_>| match std::mem::replace(job, Job::None) {
                 Job::None => None,
                 Job::Done(r) => Some(r),
@@ -98,24 +100,21 @@ impl Engine<'_> {
                     }
                 }
                 store::write_atomic_then(path, 0o600, &mut |w| statefile::render_to(state, w), &mut || {
+                    waited = true;
                     let r = wait(&mut job).unwrap_or(Ok(()));
-                    if r.is_ok() {
-                        delay_save();
+                    match r {
+                        Ok(()) => delay_save(),
+                        Err(_) => failed = true,
                     }
-                    history = Some(r.as_ref().map_err(|_| ()).copied());
                     r
                 })
             })();
-            // Whether the history failed (its error is then the one
-            // `written` carries), waiting for it here when the state file
-            // failed before it was waited for.
-            let failed = match history {
-                Some(r) => r.is_err(),
-                None => match wait(&mut job) {
-                    Some(Err(e)) => return (Err(e), true),
-                    _ => false,
-                },
-            };
+            // The state file failed before the history was waited for.
+            if !waited {
+                if let Some(Err(e)) = wait(&mut job) {
+                    return (Err(e), true);
+                }
+            }
             (written, failed)
         });
         match written {

@@ -4,8 +4,8 @@
 //! open transaction on a thread of its own, while the engine counts the
 //! next into an empty batch. At most one part is being written at a time
 //! (a second full batch waits for the first), so memory stays at two
-//! batches; the commit stays with [`super::Engine::save`], on the engine's
-//! thread, after [`Spiller::finish`] has given the history back.
+//! batches; the last part and the commit stay with [`super::Engine::save`],
+//! after [`Spiller::finish`] has given the history back.
 //!
 //! A timer run's few new lines never fill a batch: no thread is started.
 
@@ -27,7 +27,7 @@ pub(super) struct Spiller {
     spare: Option<DayBatch>,
     /// The first failure to write a part (the step's transaction was then
     /// rolled back: later parts are not written).
-    pub failed: Option<Error>,
+    failed: Option<Error>,
     /// The database's path, for errors.
     path: std::path::PathBuf,
 }
@@ -50,12 +50,11 @@ impl Spiller {
     /// is only emptied: the step's history is lost, and said at the save.
     pub fn spill(&mut self, batch: &mut DayBatch, next: u64) {
         self.wait();
-        let Some(mut h) = self.idle.take() else { return };
         if self.failed.is_some() {
-            self.idle = Some(h);
             batch.clear();
             return;
         }
+        let Some(mut h) = self.idle.take() else { return };
         let mut fresh = self.spare.take().unwrap_or_default();
         fresh.clear();
         fresh.take_hosts_of(batch);

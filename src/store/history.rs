@@ -238,7 +238,12 @@ impl History {
         for r in Rule::ALL {
             conn.execute("INSERT OR IGNORE INTO rule (name) VALUES (?1)", [r.name()]).map_err(&err)?;
         }
-        let rule_ids = rule_ids(&conn).map_err(&err)?;
+        History::with(conn, path)
+    }
+
+    /// A handle on the open connection `conn` to the database at `path`.
+    fn with(conn: Connection, path: &Path) -> Result<History, Error> {
+        let rule_ids = rule_ids(&conn).map_err(db_err(path))?;
         Ok(History {
             conn,
             path: path.to_path_buf(),
@@ -269,16 +274,7 @@ impl History {
                 if v != Some(SCHEMA_VERSION) {
                     return Err(e);
                 }
-                let rule_ids = rule_ids(&conn).map_err(&err)?;
-                Ok(Some(History {
-                    conn,
-                    path: path.to_path_buf(),
-                    rule_ids,
-                    keep_days: DEFAULT_DAYS,
-                    open: None,
-                    unsaved: None,
-                    last_days: LastDays::default(),
-                }))
+                History::with(conn, path).map(Some)
             }
         }
     }

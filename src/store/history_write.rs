@@ -137,11 +137,8 @@ pub(super) fn write_batch(
             let mut known: HashSet<Vec<u8>, foldhash::fast::RandomState> =
                 day_users.query_map([day], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<_, _>>()?;
             for (u, n) in users {
-                if known.contains(u.as_slice()) {
+                if known.contains(u.as_slice()) || (known.len() < TOP_USERS && known.insert(u.clone())) {
                     user.execute(params![day, u, n as i64, g])?;
-                } else if known.len() < TOP_USERS {
-                    user.execute(params![day, u, n as i64, g])?;
-                    known.insert(u.clone());
                 } else {
                     rest_n += n;
                 }
