@@ -317,4 +317,21 @@ mod tests {
         );
         assert!(is_port(b"65535") && !is_port(b"65536") && !is_port(b"") && !is_port(b"22a"));
     }
+
+    /// `scripts/bench` times ripgrep finding the lines that hold the
+    /// default rules' needles (the floor under a first sync): its list
+    /// must stay the prefilter's.
+    #[test]
+    fn the_bench_floor_searches_the_default_needles() {
+        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench")).unwrap();
+        let start = script.find("\nneedles=(").expect("scripts/bench sets needles=(...)") + "\nneedles=(".len();
+        let list = &script[start..start + script[start..].find(')').unwrap()];
+        let bench: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        let mut code: Vec<&[u8]> = vec![ACCEPTED_NEEDLE, REPEAT_NEEDLE];
+        for r in crate::parse::RuleSet::default().iter() {
+            code.extend_from_slice(needles(r));
+        }
+        let code: Vec<&str> = code.iter().map(|n| std::str::from_utf8(n).unwrap()).collect();
+        assert_eq!(bench, code);
+    }
 }

@@ -94,7 +94,9 @@ pub(super) fn write_batch(
         let mut rows: Vec<AddrRow<'_>> =
             d.addrs.iter().map(|(&(ip, h), c)| (batch.key(ip), batch.host(h), c, (ip, h))).collect();
         rows.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
-        let mut hosts: HashMap<&[u8], u64> = HashMap::new();
+        // Events per batch host id (a map keyed by the name hashed it for
+        // every row).
+        let mut hosts = vec![0u64; batch.hosts.len()];
         for (a, h, counts, key) in rows {
             let mut any = 0;
             for (i, n) in counts.iter() {
@@ -103,14 +105,16 @@ pub(super) fn write_batch(
                 any += n;
             }
             if any > 0 {
-                *hosts.entry(h).or_default() += any;
+                if let Some(n) = hosts.get_mut(key.1 as usize) {
+                    *n += any;
+                }
                 let key = (key.0, host_ids.get(key.1 as usize).copied().unwrap_or(u32::MAX));
                 let v = last_days.entry(key).or_insert(day);
                 *v = (*v).max(day);
             }
         }
-        for (h, n) in hosts {
-            host_day.execute(params![day, h, n as i64, g])?;
+        for (id, n) in hosts.into_iter().enumerate().filter(|&(_, n)| n > 0) {
+            host_day.execute(params![day, batch.host(id as u32), n as i64, g])?;
         }
         let mut sums: HashMap<&str, u64> = HashMap::new();
         let mut changes: Vec<(String, Change, u64)> =
