@@ -243,6 +243,10 @@ impl History {
 
     /// A handle on the open connection `conn` to the database at `path`.
     fn with(conn: Connection, path: &Path) -> Result<History, Error> {
+        // Room for every statement a generation's write prepares (the
+        // upserts one row and many at a time, retention's deletes): none
+        // is prepared again for each part.
+        conn.set_prepared_statement_cache_capacity(32);
         let rule_ids = rule_ids(&conn).map_err(db_err(path))?;
         Ok(History {
             conn,

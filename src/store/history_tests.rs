@@ -339,3 +339,96 @@ fn distinct_addresses_per_host_agree_between_the_bare_count_and_the_grouping() {
         [HostRow { host: b"gw".to_vec(), events: 4, addrs: 3 }, HostRow { host: b"web".to_vec(), events: 1, addrs: 1 }]
     );
 }
+
+#[test]
+fn many_rows_numbers_each_copy_of_the_values() {
+    let one = "INSERT INTO t (a, b, c) VALUES (?1, ?2, 0) ON CONFLICT (a) DO UPDATE SET b = excluded.b";
+    assert_eq!(
+        crate::store::history_write::many_rows(one, 2, 3),
+        "INSERT INTO t (a, b, c) VALUES (?1, ?2, 0), (?3, ?4, 0), (?5, ?6, 0) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    );
+    assert_eq!(crate::store::history_write::many_rows(one, 2, 1), one);
+}
+
+/// Every row of the tables written in chunks, with `gen` and `prev`.
+fn rows_of(h: &History) -> String {
+    let mut out = String::new();
+    for q in [
+        "SELECT day, addr, rule, host, events, gen, prev FROM addr_day ORDER BY day, addr, rule, host",
+        "SELECT day, addr, kind, n, gen, prev FROM change_day ORDER BY day, addr, kind",
+        "SELECT host, addr, last_day, gen, prev FROM host_addr ORDER BY host, addr",
+        "SELECT day, user, events, gen, prev FROM user_day ORDER BY day, user",
+    ] {
+        let mut st = h.conn.prepare(q).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        for r in rows {
+            out.push_str(&r.unwrap().join(" "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn rows_written_in_chunks_are_the_rows_written_one_by_one() {
+    // 700 addresses on two hosts over three days, some on two rules; a
+    // second generation in parts over half of them and 100 new ones; then
+    // that generation replaced.
+    let evs: Vec<HistEvent<'static>> = (0..1400i64)
+        .map(|i| {
+            let user: &'static [u8] = Box::leak(format!("u{}", i % 300).into_bytes().into_boxed_slice());
+            let mut e = ev(&format!("10.{}.{}.{}", i % 3, (i / 3) % 250, i % 700 / 250), 100 + i % 3, user);
+            if i % 5 == 0 {
+                e.what = What::Attack(Rule::RootDisconnect);
+            }
+            if i % 2 == 0 {
+                e.host = b"web";
+            }
+            e
+        })
+        .collect();
+    let later: Vec<HistEvent<'static>> =
+        evs[..700].iter().chain(&evs[1300..]).map(|e| HistEvent { time: e.time + DAY, ..*e }).collect();
+    let run = |chunk: usize| {
+        crate::store::history_write::TEST_CHUNK.with(|c| c.set(chunk));
+        let d = tempfile::tempdir().unwrap();
+        let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+        let mut b = batch(&evs);
+        for e in &evs {
+            b.add_change(e.addr, Change::FirstSeen, e.time);
+        }
+        h.apply(&b, 1).unwrap();
+        let mut seen = vec![rows_of(&h)];
+        let parts = |h: &mut History| {
+            h.begin_step(2).unwrap();
+            for c in later.chunks(300) {
+                let mut b = batch(c);
+                for e in c {
+                    b.add_change(e.addr, Change::Listed, e.time);
+                }
+                h.write(&b).unwrap();
+            }
+            h.commit().unwrap();
+        };
+        parts(&mut h);
+        seen.push(rows_of(&h));
+        assert_eq!(h.begin(2).unwrap(), Applied::Replaced);
+        h.abort();
+        parts(&mut h);
+        seen.push(rows_of(&h));
+        seen.push(figures(&h));
+        crate::store::history_write::TEST_CHUNK.with(|c| c.set(crate::store::history_write::CHUNK));
+        seen
+    };
+    let by_row = run(usize::MAX);
+    assert!(by_row[0].lines().count() > 1000, "{} rows", by_row[0].lines().count());
+    assert_eq!(run(7), by_row);
+    assert_eq!(run(crate::store::history_write::CHUNK), by_row);
+}

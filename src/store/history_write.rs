@@ -2,12 +2,13 @@
 //! counter row's value from before the generation in `prev` (captured at
 //! the generation's first write of the row, however many parts of a step
 //! write it), the undo of a generation to replace it, and retention. The
-//! transaction around them is [`super::history::History::begin`]'s.
+//! transaction around them is [`super::history::History::begin`]'s. The
+//! big tables' rows go in key order, many to a statement ([`upsert_rows`]).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 
 use super::batch::{Change, Counts, DayBatch};
 use super::history::{LastDayMap, LastDays, TOP_USERS};
@@ -75,9 +76,6 @@ pub(super) fn write_batch(
 ) -> rusqlite::Result<()> {
     let mut rule = tx.prepare_cached(UP_RULE)?;
     let mut hour = tx.prepare_cached(UP_HOUR)?;
-    let mut addr = tx.prepare_cached(UP_ADDR)?;
-    let mut change = tx.prepare_cached(UP_CHANGE)?;
-    let mut user = tx.prepare_cached(UP_USER)?;
     let mut rest = tx.prepare_cached(UP_REST)?;
     let mut host_day = tx.prepare_cached(UP_HOST_DAY)?;
     let mut change_sum = tx.prepare_cached(UP_CHANGE_SUM)?;
@@ -97,13 +95,8 @@ pub(super) fn write_batch(
         // Events per batch host id (a map keyed by the name hashed it for
         // every row).
         let mut hosts = vec![0u64; batch.hosts.len()];
-        for (a, h, counts, key) in rows {
-            let mut any = 0;
-            for (i, n) in counts.iter() {
-                let id = rule_ids.get(i).copied().unwrap_or(0);
-                addr.execute(params![day, a, id, h, n as i64, g])?;
-                any += n;
-            }
+        for (_, _, counts, key) in &rows {
+            let any: u64 = counts.iter().map(|(_, n)| n).sum();
             if any > 0 {
                 if let Some(n) = hosts.get_mut(key.1 as usize) {
                     *n += any;
@@ -113,6 +106,17 @@ pub(super) fn write_batch(
                 *v = (*v).max(day);
             }
         }
+        let addr_rows = rows.iter().flat_map(|(a, h, counts, _)| {
+            counts.iter().map(move |(i, n)| (a.as_str(), rule_ids.get(i).copied().unwrap_or(0), *h, n as i64))
+        });
+        upsert_rows(tx, UP_ADDR, 6, addr_rows, |st, i, &(a, id, h, n)| {
+            st.raw_bind_parameter(i, day)?;
+            st.raw_bind_parameter(i + 1, a)?;
+            st.raw_bind_parameter(i + 2, id)?;
+            st.raw_bind_parameter(i + 3, h)?;
+            st.raw_bind_parameter(i + 4, n)?;
+            st.raw_bind_parameter(i + 5, g)
+        })?;
         for (id, n) in hosts.into_iter().enumerate().filter(|&(_, n)| n > 0) {
             host_day.execute(params![day, batch.host(id as u32), n as i64, g])?;
         }
@@ -120,10 +124,16 @@ pub(super) fn write_batch(
         let mut changes: Vec<(String, Change, u64)> =
             d.changes.iter().map(|(&(ip, c), &n)| (batch.key(ip), c, n)).collect();
         changes.sort_unstable();
-        for (a, c, n) in changes {
-            change.execute(params![day, a, c.name(), n as i64, g])?;
+        for (_, c, n) in &changes {
             *sums.entry(c.name()).or_default() += n;
         }
+        upsert_rows(tx, UP_CHANGE, 5, &changes, |st, i, (a, c, n)| {
+            st.raw_bind_parameter(i, day)?;
+            st.raw_bind_parameter(i + 1, a)?;
+            st.raw_bind_parameter(i + 2, c.name())?;
+            st.raw_bind_parameter(i + 3, *n as i64)?;
+            st.raw_bind_parameter(i + 4, g)
+        })?;
         for (k, n) in sums {
             change_sum.execute(params![day, k, n as i64, g])?;
         }
@@ -140,13 +150,22 @@ pub(super) fn write_batch(
         if !users.is_empty() {
             let mut known: HashSet<Vec<u8>, foldhash::fast::RandomState> =
                 day_users.query_map([day], |r| r.get::<_, Vec<u8>>(0))?.collect::<Result<_, _>>()?;
+            let mut kept = Vec::with_capacity(users.len().min(TOP_USERS));
             for (u, n) in users {
                 if known.contains(u.as_slice()) || (known.len() < TOP_USERS && known.insert(u.clone())) {
-                    user.execute(params![day, u, n as i64, g])?;
+                    kept.push((u, n as i64));
                 } else {
                     rest_n += n;
                 }
             }
+            // In key order (see `upsert_rows`).
+            kept.sort_unstable();
+            upsert_rows(tx, UP_USER, 4, &kept, |st, i, &(u, n)| {
+                st.raw_bind_parameter(i, day)?;
+                st.raw_bind_parameter(i + 1, u)?;
+                st.raw_bind_parameter(i + 2, n)?;
+                st.raw_bind_parameter(i + 3, g)
+            })?;
         }
         if rest_n > 0 {
             rest.execute(params![day, rest_n as i64, g])?;
@@ -158,7 +177,6 @@ pub(super) fn write_batch(
 /// Writes each address's last day per host of generation `g` to
 /// `host_addr`, in key order.
 pub(super) fn write_last_days(tx: &Connection, last: &LastDays, g: i64) -> rusqlite::Result<()> {
-    let mut host_addr = tx.prepare_cached(UP_HOST_ADDR)?;
     let no_host: &[u8] = &[];
     let mut rows: Vec<(&[u8], String, i64)> = last
         .days
@@ -169,10 +187,101 @@ pub(super) fn write_last_days(tx: &Connection, last: &LastDays, g: i64) -> rusql
         })
         .collect();
     rows.sort_unstable();
-    for (h, a, day) in rows {
-        host_addr.execute(params![h, a, day, g])?;
+    upsert_rows(tx, UP_HOST_ADDR, 4, &rows, |st, i, (h, a, day)| {
+        st.raw_bind_parameter(i, h)?;
+        st.raw_bind_parameter(i + 1, a)?;
+        st.raw_bind_parameter(i + 2, day)?;
+        st.raw_bind_parameter(i + 3, g)
+    })
+}
+
+/// Rows per execution of an upsert made of many rows ([`upsert_rows`]).
+pub(super) const CHUNK: usize = 64;
+
+#[cfg(not(test))]
+fn chunk() -> usize {
+    CHUNK
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The tests write the same batches with other chunk sizes.
+    pub(super) static TEST_CHUNK: std::cell::Cell<usize> = const { std::cell::Cell::new(CHUNK) };
+}
+
+#[cfg(test)]
+fn chunk() -> usize {
+    TEST_CHUNK.with(std::cell::Cell::get)
+}
+
+/// Runs the one-row upsert `one` (`INSERT … VALUES (?1, …, ?k, …) …`) over
+/// `rows`, [`CHUNK`] rows per execution of one statement that holds that
+/// many rows' values, the rest one at a time; `bind(statement, i, row)`
+/// binds a row's `k` values as parameters `i` to `i + k - 1`.
+///
+/// Within one execution SQLite keeps its cursor where the last row went:
+/// a row in key order past the end of the table (a new day's, as most of
+/// a first sync's are) goes in without descending the B-tree from its
+/// root, and the statement's set-up and reset are paid once per chunk.
+/// The rows are the same as one statement per row would write: a key met
+/// twice updates, as the `ON CONFLICT` clause says, in order.
+fn upsert_rows<T>(
+    tx: &Connection,
+    one: &str,
+    k: usize,
+    rows: impl IntoIterator<Item = T>,
+    bind: impl Fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let n = chunk();
+    // A chunk's rows, not the table's: memory stays that of one chunk.
+    let mut buf: Vec<T> = Vec::with_capacity(n.min(CHUNK));
+    let mut many = None;
+    for row in rows {
+        buf.push(row);
+        if buf.len() == n {
+            let st = match &mut many {
+                Some(st) => st,
+                None => many.insert(tx.prepare_cached(&many_rows(one, k, n))?),
+            };
+            for (j, row) in buf.iter().enumerate() {
+                bind(st, 1 + j * k, row)?;
+            }
+            st.raw_execute()?;
+            buf.clear();
+        }
+    }
+    let mut st = tx.prepare_cached(one)?;
+    for row in &buf {
+        bind(&mut st, 1, row)?;
+        st.raw_execute()?;
     }
     Ok(())
+}
+
+/// The upsert `one` with `rows` rows of values: its `VALUES (…)` group
+/// repeated, the parameters `?1`…`?k` of copy `j` numbered from `j * k + 1`.
+pub(super) fn many_rows(one: &str, k: usize, rows: usize) -> String {
+    let start = one.find(" VALUES (").map_or(0, |i| i + " VALUES ".len());
+    let end = start + one[start..].find(')').map_or(0, |i| i + 1);
+    let (head, group, tail) = (&one[..start], &one[start..end], &one[end..]);
+    let mut sql = String::with_capacity(one.len() + rows * (group.len() + 16));
+    sql.push_str(head);
+    for j in 0..rows {
+        if j > 0 {
+            sql.push_str(", ");
+        }
+        let mut rest = group;
+        while let Some(q) = rest.find('?') {
+            sql.push_str(&rest[..=q]);
+            let digits = rest[q + 1..].bytes().take_while(u8::is_ascii_digit).count();
+            let n: usize = rest[q + 1..q + 1 + digits].parse().unwrap_or(0);
+            sql.push_str(&(j * k + n).to_string());
+            rest = &rest[q + 1 + digits..];
+        }
+        sql.push_str(rest);
+    }
+    sql.push_str(tail);
+    sql
 }
 
 /// Undoes generation `g` over days `a..=b`: every row it wrote gets its
