@@ -432,3 +432,13 @@ fn rows_written_in_chunks_are_the_rows_written_one_by_one() {
     assert_eq!(run(7), by_row);
     assert_eq!(run(crate::store::history_write::CHUNK), by_row);
 }
+
+#[test]
+fn temporary_files_stay_in_memory() {
+    // A many-row upsert's statement journal went to a temporary file past
+    // 64 KiB: 30 times the writes of the database itself on a first sync.
+    let d = tempfile::tempdir().unwrap();
+    let h = History::open(&d.path().join(FILE_NAME)).unwrap();
+    let store: i64 = h.conn.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+    assert_eq!(store, 2, "temp_store = MEMORY");
+}
