@@ -98,6 +98,30 @@ CREATE TABLE IF NOT EXISTS change_sum (day INTEGER, kind TEXT, n INTEGER, gen IN
     PRIMARY KEY (day, kind)) WITHOUT ROWID;
 ";
 
+/// The index of `host_addr` by last day, as [`SCHEMA`] makes it (built
+/// again after a first sync's rows, see [`History::commit`]).
+pub(super) const HOST_ADDR_LAST: &str = "CREATE INDEX IF NOT EXISTS host_addr_last ON host_addr (last_day);";
+
+/// Rows of `host_addr` from which an empty table's index is built after
+/// them rather than row by row.
+const REBUILD_MIN: usize = 4096;
+
+#[cfg(not(test))]
+fn rebuild_min() -> usize {
+    REBUILD_MIN
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The tests write the same rows with and without the rebuild.
+    pub(super) static TEST_REBUILD_MIN: std::cell::Cell<usize> = const { std::cell::Cell::new(REBUILD_MIN) };
+}
+
+#[cfg(test)]
+fn rebuild_min() -> usize {
+    TEST_REBUILD_MIN.with(std::cell::Cell::get)
+}
+
 /// User names with their events, most first, and the events of the rest.
 pub type TopUsers = (Vec<(Vec<u8>, u64)>, u64);
 
@@ -430,7 +454,20 @@ impl History {
         let Some(o) = self.open else { return Ok(()) };
         let r = (|| {
             let days = o.span.map(|(a, b)| format!("{a} {b}")).unwrap_or_default();
+            // Into an empty table (a first sync), many rows: the index on
+            // `last_day` is built once after them, a sort, instead of one
+            // insertion per row in no order (most of the time `host_addr`
+            // took). The same statement as in the schema, in the same
+            // transaction.
+            let rebuild = self.last_days.days.len() >= rebuild_min()
+                && self.conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM host_addr)", [], |r| r.get::<_, bool>(0))?;
+            if rebuild {
+                self.conn.execute_batch("DROP INDEX IF EXISTS host_addr_last")?;
+            }
             write_last_days(&self.conn, &self.last_days, o.g)?;
+            if rebuild {
+                self.conn.execute_batch(HOST_ADDR_LAST)?;
+            }
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('batch_days', ?1)", [days])?;
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?1)", [o.g])?;
             let newest: Option<i64> =

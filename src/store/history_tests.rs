@@ -442,3 +442,37 @@ fn temporary_files_stay_in_memory() {
     let store: i64 = h.conn.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
     assert_eq!(store, 2, "temp_store = MEMORY");
 }
+
+#[test]
+fn the_index_of_a_first_syncs_host_addr_rows_is_built_after_them_as_the_schema_makes_it() {
+    let evs: Vec<HistEvent<'static>> = (0..1500i64)
+        .map(|i| {
+            let mut e = ev(&format!("10.9.{}.{}", i / 250, i % 250), 100 + i % 4, b"u");
+            if i % 3 == 0 {
+                e.host = b"web";
+            }
+            e
+        })
+        .collect();
+    let index_sql = |h: &History| -> String {
+        h.conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'host_addr_last'", [], |r| r.get(0)).unwrap()
+    };
+    let run = |min: usize| {
+        TEST_REBUILD_MIN.with(|c| c.set(min));
+        let d = tempfile::tempdir().unwrap();
+        let mut h = History::open(&d.path().join(FILE_NAME)).unwrap();
+        let made = index_sql(&h);
+        h.apply(&batch(&evs), 1).unwrap();
+        // A second generation into the table no longer empty: row by row.
+        h.apply(&batch(&evs[..700]), 2).unwrap();
+        assert_eq!(index_sql(&h), made);
+        let plan: String = h
+            .conn
+            .query_row("EXPLAIN QUERY PLAN SELECT 1 FROM host_addr WHERE last_day < 101", [], |r| r.get(3))
+            .unwrap();
+        assert!(plan.contains("host_addr_last"), "{plan}");
+        TEST_REBUILD_MIN.with(|c| c.set(REBUILD_MIN));
+        (rows_of(&h), figures(&h), h.hosts(102).unwrap())
+    };
+    assert_eq!(run(0), run(usize::MAX));
+}
