@@ -106,21 +106,12 @@ pub(super) const HOST_ADDR_LAST: &str = "CREATE INDEX IF NOT EXISTS host_addr_la
 /// them rather than row by row.
 const REBUILD_MIN: usize = 4096;
 
-#[cfg(not(test))]
-fn rebuild_min() -> usize {
-    REBUILD_MIN
-}
-
-#[cfg(test)]
-thread_local! {
+test_knob!(
     /// The tests write the same rows with and without the rebuild.
-    pub(super) static TEST_REBUILD_MIN: std::cell::Cell<usize> = const { std::cell::Cell::new(REBUILD_MIN) };
-}
-
-#[cfg(test)]
-fn rebuild_min() -> usize {
-    TEST_REBUILD_MIN.with(std::cell::Cell::get)
-}
+    TEST_REBUILD_MIN,
+    rebuild_min,
+    REBUILD_MIN
+);
 
 /// User names with their events, most first, and the events of the rest.
 pub type TopUsers = (Vec<(Vec<u8>, u64)>, u64);

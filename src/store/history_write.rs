@@ -198,21 +198,12 @@ pub(super) fn write_last_days(tx: &Connection, last: &LastDays, g: i64) -> rusql
 /// Rows per execution of an upsert made of many rows ([`upsert_rows`]).
 pub(super) const CHUNK: usize = 64;
 
-#[cfg(not(test))]
-fn chunk() -> usize {
-    CHUNK
-}
-
-#[cfg(test)]
-thread_local! {
+test_knob!(
     /// The tests write the same batches with other chunk sizes.
-    pub(super) static TEST_CHUNK: std::cell::Cell<usize> = const { std::cell::Cell::new(CHUNK) };
-}
-
-#[cfg(test)]
-fn chunk() -> usize {
-    TEST_CHUNK.with(std::cell::Cell::get)
-}
+    TEST_CHUNK,
+    chunk,
+    CHUNK
+);
 
 /// Runs the one-row upsert `one` (`INSERT … VALUES (?1, …, ?k, …) …`) over
 /// `rows`, [`CHUNK`] rows per execution of one statement that holds that

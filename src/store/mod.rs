@@ -7,6 +7,29 @@
 //! the store reads and writes at all; [`history`] the history database, fed
 //! with [`batch::DayBatch`]es.
 
+/// `test_knob!(NAME, get, DEFAULT)`: `get()` is `DEFAULT`, or in the
+/// tests what they set in the thread-local `NAME` for their own thread
+/// (to write the same rows along another path and compare).
+macro_rules! test_knob {
+    ($(#[$doc:meta])* $name:ident, $get:ident, $default:expr) => {
+        #[cfg(test)]
+        thread_local! {
+            $(#[$doc])*
+            pub(super) static $name: std::cell::Cell<usize> = const { std::cell::Cell::new($default) };
+        }
+
+        #[cfg(not(test))]
+        fn $get() -> usize {
+            $default
+        }
+
+        #[cfg(test)]
+        fn $get() -> usize {
+            $name.with(std::cell::Cell::get)
+        }
+    };
+}
+
 pub mod batch;
 pub mod history;
 mod history_migrate;
