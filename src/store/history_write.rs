@@ -123,7 +123,9 @@ pub(super) fn write_batch(
         let mut sums: HashMap<&str, u64> = HashMap::new();
         let mut changes: Vec<(String, Change, u64)> =
             d.changes.iter().map(|(&(ip, c), &n)| (batch.key(ip), c, n)).collect();
-        changes.sort_unstable();
+        // In key order (see `upsert_rows`): the kind as the table holds it,
+        // by name.
+        changes.sort_unstable_by(|x, y| (&x.0, x.1.name()).cmp(&(&y.0, y.1.name())));
         for (_, c, n) in &changes {
             *sums.entry(c.name()).or_default() += n;
         }
